@@ -1,0 +1,1 @@
+"""The media plane: relay, ingest, recording and transcoding. Never imports `server`."""

@@ -1,0 +1,1 @@
+"""Kelian control plane."""

@@ -1,0 +1,1 @@
+"""Who is asking: passwords, tokens, sign-in sessions, the principal and the permission policy."""

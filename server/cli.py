@@ -1,0 +1,187 @@
+"""`kelian` command: serve, db upgrade, user add, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+
+from .config import ConfigError, Settings, load_settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kelian", description="Kelian (课联) live lessons")
+    parser.add_argument("--config", type=Path, help="TOML settings file (or KELIAN_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true", default=None,
+                       help="load demo data when the database is empty")
+    serve.add_argument("--self-signed", action="store_true",
+                       help="serve HTTPS with a self-signed certificate made under DATA_DIR")
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the database to the newest schema")
+
+    user = sub.add_parser("user", help="user accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=["admin", "teacher", "observer", "inspector"])
+    add.add_argument("--name", help="display name (defaults to the username)")
+    add.add_argument("--school", help="school name the user belongs to")
+    add.add_argument("--county", help="county (for inspectors)")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of prompting")
+
+    sub.add_parser("demo", help="load the demo data into an empty database")
+    return parser
+
+
+def _run(coro: Awaitable[int]) -> int:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import create_app
+    from .demo import print_demo_sign_ins
+
+    ssl_context = None
+    if args.self_signed and settings.tls_cert is None:
+        from .tls import ensure_self_signed
+
+        cert, key = ensure_self_signed(settings.data_dir, settings.host)
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(cert, key)
+    elif settings.tls_cert is not None and settings.tls_key is not None:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    scheme = "https" if ssl_context else "http"
+    url = f"{scheme}://{settings.host}:{settings.port}"
+
+    async def announce(_app: web.Application) -> None:
+        print(f"Kelian is serving on {url}", flush=True)
+        if settings.demo:
+            print_demo_sign_ins()
+
+    app = create_app(settings)
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
+                print=None, shutdown_timeout=5)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from .database import create_engine, upgrade
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        print("database is at the newest schema")
+        return 0
+
+    return _run(go())
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth.secrets import MIN_PASSWORD_LENGTH, hash_password
+    from .database import create_engine, session_factory, upgrade
+    from .models import Role, School, User
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters",
+              file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as db:
+                if await db.scalar(select(User).where(User.username == args.username)):
+                    print(f"error: user {args.username!r} exists already", file=sys.stderr)
+                    return 2
+                school_id = None
+                if args.school:
+                    school = await db.scalar(select(School).where(School.name == args.school))
+                    if school is None:
+                        print(f"error: no school named {args.school!r}", file=sys.stderr)
+                        return 2
+                    school_id = school.id
+                db.add(User(username=args.username, display_name=args.name or args.username,
+                            role=Role(args.role), password_hash=hash_password(password),
+                            school_id=school_id, county=args.county))
+                await db.commit()
+        finally:
+            await engine.dispose()
+        print(f"user {args.username} added ({args.role})")
+        return 0
+
+    return _run(go())
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .database import create_engine, session_factory, upgrade
+    from .demo import load_demo, print_demo_sign_ins
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as db:
+                loaded = await load_demo(db, settings)
+        finally:
+            await engine.dispose()
+        if not loaded:
+            print("the database has users already; demo data not loaded", file=sys.stderr)
+            return 1
+        print_demo_sign_ins()
+        return 0
+
+    return _run(go())
+
+
+COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
+                                "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {}
+    if args.command == "serve":
+        overrides = {"host": args.host, "port": args.port, "demo": args.demo}
+    try:
+        settings = load_settings(config_file=args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"kelian: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return COMMANDS[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

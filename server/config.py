@@ -1,0 +1,199 @@
+"""Settings: one typed object, read once at start from KELIAN_* variables and an optional TOML file.
+
+Precedence: explicit overrides (command-line flags) > environment > TOML file > defaults.
+Nothing reads the environment after `load_settings` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "KELIAN_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the service listens.
+    host: str = field(default="127.0.0.1", metadata={"doc": "Address to listen on."})
+    port: int = field(default=8080, metadata={"doc": "TCP port to listen on."})
+    # Storage.
+    data_dir: Path = field(
+        default=Path("var"), metadata={"doc": "Folder for the embedded database and local state."}
+    )
+    database_url: str = field(
+        default="",
+        metadata={
+            "doc": "SQLAlchemy URL. Empty means SQLite at DATA_DIR/kelian.db. "
+            "PostgreSQL: postgresql+asyncpg://user@host:5432/db"
+        },
+    )
+    library_dir: Path = field(
+        default=Path(""),
+        metadata={"doc": "Folder of the lesson library. Empty means DATA_DIR/library."},
+    )
+    redis_url: str = field(
+        default="", metadata={"doc": "Redis URL for multi-node state; empty runs in-process."}
+    )
+    # Web.
+    public_url: str = field(
+        default="", metadata={"doc": "Public base URL when behind a proxy (e.g. https://kelian.example)."}
+    )
+    tls_cert: Path | None = field(default=None, metadata={"doc": "PEM certificate to serve HTTPS."})
+    tls_key: Path | None = field(default=None, metadata={"doc": "PEM private key for TLS_CERT."})
+    default_locale: str = field(
+        default="zh_CN", metadata={"doc": "UI language when the user has not chosen: zh_CN or en."}
+    )
+    time_zone: str = field(
+        default="Asia/Shanghai", metadata={"doc": "Default time zone for new schools."}
+    )
+    session_hours: int = field(default=12, metadata={"doc": "Sign-in session lifetime in hours."})
+    max_body_kb: int = field(
+        default=256, metadata={"doc": "Largest accepted request body for pages and API, in KiB."}
+    )
+    login_attempts: int = field(
+        default=5, metadata={"doc": "Failed sign-ins allowed per account and address per window."}
+    )
+    login_window_s: int = field(
+        default=300, metadata={"doc": "Window of the sign-in throttle, in seconds."}
+    )
+    demo: bool = field(
+        default=False, metadata={"doc": "Load demo data on first start (empty database)."}
+    )
+    log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR."})
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'kelian.db').resolve()}"
+
+    @property
+    def effective_library_dir(self) -> Path:
+        return self.library_dir if str(self.library_dir) not in ("", ".") else self.data_dir / "library"
+
+    @property
+    def web_dir(self) -> Path:
+        return REPO_ROOT / "web"
+
+
+_LOCALES = ("zh_CN", "en")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings)]
+
+
+def _convert(name: str, raw: Any, hint: Any) -> Any:
+    """Turn a raw value (env string or TOML value) into the field's type, or raise ConfigError."""
+    label = f"{ENV_PREFIX}{name.upper()}"
+    text = str(raw).strip() if not isinstance(raw, bool | int) else raw
+    try:
+        if hint is bool:
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(text).lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
+        if hint is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(text)
+        if hint is Path:
+            return Path(str(text))
+        if hint == (Path | None):
+            return Path(str(text)) if str(text) else None
+        return str(text)
+    except ValueError as exc:
+        raise ConfigError(f"setting {label} = {raw!r} is invalid: {exc}") from None
+
+
+def _validate(s: Settings) -> None:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"setting {ENV_PREFIX}{name.upper()} is invalid: {why}")
+
+    if not 0 < s.port < 65536:
+        raise bad("port", f"{s.port} is not a TCP port (1-65535)")
+    if s.default_locale not in _LOCALES:
+        raise bad("default_locale", f"{s.default_locale!r}; use one of {', '.join(_LOCALES)}")
+    if s.log_level.upper() not in _LOG_LEVELS:
+        raise bad("log_level", f"{s.log_level!r}; use one of {', '.join(_LOG_LEVELS)}")
+    if s.session_hours < 1:
+        raise bad("session_hours", "must be at least 1")
+    if s.max_body_kb < 1:
+        raise bad("max_body_kb", "must be at least 1")
+    if s.login_attempts < 1 or s.login_window_s < 1:
+        raise bad("login_attempts", "attempts and window must be positive")
+    if s.database_url and not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise bad(
+            "database_url",
+            "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise bad("redis_url", "use redis://host:port/db")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise bad("tls_cert", "TLS_CERT and TLS_KEY must be given together")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(s, name)
+        if path is not None and not path.is_file():
+            raise bad(name, f"file {path} does not exist")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(s.time_zone)
+    except Exception:
+        raise bad("time_zone", f"{s.time_zone!r} is not an IANA time zone") from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from a TOML file, the environment and overrides; raise ConfigError when bad."""
+    env = os.environ if env is None else env
+    hints = get_type_hints(Settings)
+    names = set(setting_names())
+    values: dict[str, Any] = {}
+
+    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if env.get(f"{ENV_PREFIX}CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"setting {ENV_PREFIX}CONFIG: file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"setting {ENV_PREFIX}CONFIG: {path} is not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            if key not in names:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = _convert(key, raw, hints[key])
+
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in names:
+            values[name] = _convert(name, raw, hints[name])
+
+    for key, raw in (overrides or {}).items():
+        if raw is not None:
+            values[key] = _convert(key, raw, hints[key])
+
+    settings = Settings(**values)
+    _validate(settings)
+    return settings

@@ -1,0 +1,16 @@
+"""Typed application state (aiohttp AppKeys): the composition root fills these once."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .auth.throttle import LoginThrottle
+from .config import Settings
+from .i18n import Translator
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+TRANSLATOR = web.AppKey("translator", Translator)

@@ -1,0 +1,21 @@
+"""The control plane's records. Import models from here."""
+
+from .base import Base, UTCDateTime, utcnow
+from .enums import LessonKind, LessonStatus, Role, SchoolKind, SourceKind, SourceRole
+from .org import Classroom, School, Source, Terminal
+from .people import ApiToken, AuditEvent, User, UserSession
+from .teaching import (
+    Course,
+    Lesson,
+    TimetableEntry,
+    lesson_classroom,
+    lesson_observer,
+    timetable_entry_classroom,
+)
+
+__all__ = [
+    "ApiToken", "AuditEvent", "Base", "Classroom", "Course", "Lesson", "LessonKind",
+    "LessonStatus", "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole",
+    "Terminal", "TimetableEntry", "UTCDateTime", "User", "UserSession", "lesson_classroom",
+    "lesson_observer", "timetable_entry_classroom", "utcnow",
+]

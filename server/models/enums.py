@@ -1,0 +1,43 @@
+"""Named kinds and states; the same strings appear in the database, the API and the logs."""
+
+from enum import StrEnum
+
+
+class SchoolKind(StrEnum):
+    hub = "hub"
+    teaching_point = "teaching_point"
+    school = "school"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    teacher = "teacher"
+    observer = "observer"
+    inspector = "inspector"
+
+
+class SourceKind(StrEnum):
+    rtsp = "rtsp"
+    rtmp = "rtmp"
+    whip = "whip"
+
+
+class SourceRole(StrEnum):
+    teacher = "teacher"
+    students = "students"
+    blackboard = "blackboard"
+    courseware = "courseware"
+    other = "other"
+
+
+class LessonKind(StrEnum):
+    dedicated = "dedicated"
+    master_teacher = "master_teacher"
+    famous_school = "famous_school"
+
+
+class LessonStatus(StrEnum):
+    scheduled = "scheduled"
+    live = "live"
+    ended = "ended"
+    cancelled = "cancelled"

@@ -1,0 +1,7 @@
+"""Server-rendered pages."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Register the page routes."""
