@@ -96,6 +96,10 @@ class TimetableEntry(Base):
         secondary=timetable_entry_classroom, order_by=Classroom.id
     )
 
+    @property
+    def linked_classroom_ids(self) -> list[int]:
+        return [c.id for c in self.linked_classrooms]
+
 
 class Lesson(Base):
     """One class: a timetable occurrence or an ad-hoc lesson. Its Room lives while it is live."""
@@ -140,3 +144,11 @@ class Lesson(Base):
         secondary=lesson_classroom, order_by=Classroom.id
     )
     observers: Mapped[list[User]] = relationship(secondary=lesson_observer, order_by=User.id)
+
+    @property
+    def linked_classroom_ids(self) -> list[int]:
+        return [c.id for c in self.linked_classrooms]
+
+    @property
+    def observer_ids(self) -> list[int]:
+        return [u.id for u in self.observers]

@@ -1,0 +1,288 @@
+"""Create, read, update, delete and list the records, with validation and the permission policy.
+
+The API and the admin pages both call these functions, so both enforce the same rules. Every
+write runs in one transaction: a failure rolls back and leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
+
+from ..auth.policy import MODELS, Kind, can_change, can_create, visible
+from ..auth.principal import Principal
+from ..errors import ErrorCode, FieldError, KelianError
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+Prepare = Callable[[AsyncSession, Principal, dict[str, Any], Any | None], Awaitable[None]]
+Check = Callable[[Any], list[FieldError]]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A list filter from the query string: `eq` (exact), `contains` (search), `gte`/`lt`."""
+
+    column: InstrumentedAttribute[Any]
+    op: str = "eq"
+    type: type = str
+
+
+@dataclass(frozen=True)
+class Many:
+    """An `..._ids` field that sets a many-to-many relationship."""
+
+    relationship: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    kind: Kind
+    create: type[BaseModel]
+    patch: type[BaseModel]
+    out: type[BaseModel]
+    references: Mapping[str, Kind] = field(default_factory=dict)
+    many: Mapping[str, Many] = field(default_factory=dict)
+    filters: Mapping[str, Filter] = field(default_factory=dict)
+    order_by: tuple[str, ...] = ("id",)
+    prepare: Prepare | None = None  # fills derived columns (hashes, keys, defaults)
+    check: Check | None = None  # cross-field rules on the merged record
+    guard_delete: Callable[[Principal, Any], None] | None = None  # raises to refuse a delete
+    write_only: frozenset[str] = frozenset()  # input fields that are not columns
+
+    @property
+    def model(self) -> type:
+        return MODELS[self.kind]
+
+    @property
+    def name(self) -> str:
+        return self.kind.value.replace("_", " ")
+
+
+def invalid(field_name: str, message: str) -> KelianError:
+    return KelianError(ErrorCode.invalid, f"{field_name}: {message}",
+                       [FieldError(field_name, message)])
+
+
+def parse(schema: type[BaseModel], payload: object) -> dict[str, Any]:
+    """Validate `payload` against `schema`; fields not given stay absent."""
+    if not isinstance(payload, dict):
+        raise KelianError(ErrorCode.bad_request, "The body must be a JSON object")
+    try:
+        model = schema.model_validate(payload)
+    except ValidationError as exc:
+        details = [
+            FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"])
+            for err in exc.errors(include_url=False)
+        ]
+        summary = "; ".join(f"{d.field}: {d.message}" for d in details[:5])
+        raise KelianError(ErrorCode.invalid, f"Invalid input: {summary}", details) from None
+    return model.model_dump(exclude_unset=True)
+
+
+def _options(spec: RecordSpec) -> list[Any]:
+    return [selectinload(getattr(spec.model, m.relationship)) for m in spec.many.values()]
+
+
+def _filter_condition(spec: RecordSpec, name: str, raw: str) -> ColumnElement[bool]:
+    flt = spec.filters[name]
+    try:
+        if flt.type is int:
+            value: Any = int(raw)
+            if not -(2**31) <= value < 2**31:
+                raise ValueError
+        elif flt.type is datetime:
+            value = datetime.fromisoformat(raw)
+            if value.tzinfo is None:
+                raise ValueError
+        elif flt.type is bool:
+            if raw not in ("true", "false"):
+                raise ValueError
+            value = raw == "true"
+        else:
+            value = raw
+    except ValueError:
+        kind = {int: "an integer", datetime: "an ISO date-time with zone", bool: "true or false"}
+        raise invalid(name, f"must be {kind.get(flt.type, 'text')}") from None
+    match flt.op:
+        case "contains":
+            escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return flt.column.ilike(f"%{escaped}%", escape="\\")
+        case "gte":
+            return flt.column >= value
+        case "lt":
+            return flt.column < value
+    return flt.column == value
+
+
+def _paging(raw: Mapping[str, str]) -> tuple[int, int]:
+    try:
+        limit = int(raw.get("limit", DEFAULT_LIMIT))
+        offset = int(raw.get("offset", 0))
+    except ValueError:
+        raise invalid("limit", "limit and offset must be integers") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
+    if not 0 <= offset < 2**31:
+        raise invalid("offset", "must be 0 or more")
+    return limit, offset
+
+
+def list_query(p: Principal, spec: RecordSpec, query: Mapping[str, str]) -> Select[Any]:
+    """The SELECT for a filtered list that `p` may see (without paging)."""
+    stmt = select(spec.model).where(visible(p, spec.kind))
+    for name, raw in query.items():
+        if name in ("limit", "offset"):
+            continue
+        if name not in spec.filters:
+            raise KelianError(
+                ErrorCode.invalid,
+                f"Unknown filter {name!r}; use one of: {', '.join(sorted(spec.filters)) or 'none'}",
+                [FieldError(name, "unknown filter")],
+            )
+        stmt = stmt.where(_filter_condition(spec, name, raw))
+    return stmt
+
+
+async def list_records(
+    db: AsyncSession, p: Principal, spec: RecordSpec, query: Mapping[str, str]
+) -> tuple[list[Any], int, int, int]:
+    """Returns (records, total, limit, offset)."""
+    limit, offset = _paging(query)
+    stmt = list_query(p, spec, query)
+    total = await db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = [getattr(spec.model, col) for col in spec.order_by]
+    rows = await db.scalars(stmt.options(*_options(spec)).order_by(*order)
+                            .limit(limit).offset(offset))
+    return list(rows), total, limit, offset
+
+
+async def get_record(db: AsyncSession, p: Principal, spec: RecordSpec, record_id: int) -> Any:
+    """The record, or not_found when it does not exist or `p` may not see it."""
+    if not 1 <= record_id < 2**31:
+        raise KelianError(ErrorCode.not_found, f"No {spec.name} with id {record_id}")
+    record = await db.scalar(
+        select(spec.model).where(spec.model.id == record_id, visible(p, spec.kind))
+        .options(*_options(spec))
+    )
+    if record is None:
+        raise KelianError(ErrorCode.not_found, f"No {spec.name} with id {record_id}")
+    return record
+
+
+async def _resolve_references(db: AsyncSession, spec: RecordSpec, data: dict[str, Any]) -> None:
+    for name, kind in spec.references.items():
+        ref = data.get(name)
+        if ref is not None and await db.get(MODELS[kind], ref) is None:
+            raise invalid(name, f"no {kind.value.replace('_', ' ')} with id {ref}")
+    for name, many in spec.many.items():
+        if name not in data:
+            continue
+        ids = list(dict.fromkeys(data.pop(name)))  # de-duplicated, order kept
+        model = MODELS[many.kind]
+        found = list(await db.scalars(select(model).where(model.id.in_(ids)))) if ids else []
+        missing = sorted(set(ids) - {r.id for r in found})
+        if missing:
+            raise invalid(name, f"no {many.kind.value} with id {missing[0]}")
+        data[many.relationship] = sorted(found, key=lambda r: ids.index(r.id))
+
+
+def _apply(spec: RecordSpec, record: Any, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key not in spec.write_only:
+            setattr(record, key, value)
+
+
+def _checked(spec: RecordSpec, record: Any) -> None:
+    errors = spec.check(record) if spec.check else []
+    if errors:
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        raise KelianError(ErrorCode.invalid, f"Invalid input: {summary}", errors)
+
+
+async def _flush(db: AsyncSession, spec: RecordSpec, deleting: bool = False) -> None:
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        text = str(exc.orig).lower()
+        if deleting:
+            message = f"This {spec.name} is still used by other records; remove those first"
+        elif "unique" in text or "duplicate" in text:
+            message = f"A {spec.name} with the same name or key exists already"
+        else:
+            message = f"This {spec.name} conflicts with other records"
+        raise KelianError(ErrorCode.conflict, message) from None
+
+
+def _forbid(spec: RecordSpec, verb: str) -> KelianError:
+    return KelianError(ErrorCode.forbidden, f"You may not {verb} this {spec.name}")
+
+
+async def create_record(db: AsyncSession, p: Principal, spec: RecordSpec, payload: object) -> Any:
+    if not can_create(p, spec.kind):
+        raise _forbid(spec, "create")
+    data = parse(spec.create, payload)
+    if spec.prepare:
+        await spec.prepare(db, p, data, None)
+    await _resolve_references(db, spec, data)
+    record = spec.model()
+    _apply(spec, record, data)
+    for many in spec.many.values():  # an empty list rather than an unloaded relationship
+        if many.relationship not in data:
+            setattr(record, many.relationship, [])
+    _checked(spec, record)
+    if not can_change(p, spec.kind, record):
+        raise _forbid(spec, "create")
+    db.add(record)
+    await _flush(db, spec)
+    record_id: int = record.id
+    await db.commit()
+    db.expire_all()  # reload as stored (e.g. datetimes normalised to UTC)
+    return await get_record(db, p, spec, record_id)
+
+
+async def update_record(
+    db: AsyncSession, p: Principal, spec: RecordSpec, record_id: int, payload: object
+) -> Any:
+    record = await get_record(db, p, spec, record_id)
+    if not can_change(p, spec.kind, record):
+        raise _forbid(spec, "change")
+    data = parse(spec.patch, payload)
+    if spec.prepare:
+        await spec.prepare(db, p, data, record)
+    await _resolve_references(db, spec, data)
+    _apply(spec, record, data)
+    _checked(spec, record)
+    if not can_change(p, spec.kind, record):  # e.g. a teacher handing a lesson to someone else
+        await db.rollback()
+        raise _forbid(spec, "change")
+    await _flush(db, spec)
+    await db.commit()
+    db.expire_all()
+    return await get_record(db, p, spec, record_id)
+
+
+async def delete_record(db: AsyncSession, p: Principal, spec: RecordSpec, record_id: int) -> None:
+    record = await get_record(db, p, spec, record_id)
+    if not can_change(p, spec.kind, record):
+        raise _forbid(spec, "delete")
+    if spec.guard_delete:
+        spec.guard_delete(p, record)
+    await db.delete(record)
+    await _flush(db, spec, deleting=True)
+    await db.commit()
+
+
+def to_out(spec: RecordSpec, record: Any) -> dict[str, Any]:
+    return spec.out.model_validate(record).model_dump(mode="json")
