@@ -67,7 +67,7 @@ _HTTP_CODES: dict[int, ErrorCode] = {
 }
 
 PageErrorRenderer = Callable[[web.Request, KelianError], Awaitable[web.StreamResponse]]
-PAGE_ERROR_RENDERER = web.AppKey("page_error_renderer", PageErrorRenderer)
+PAGE_ERROR_RENDERER: web.AppKey[PageErrorRenderer] = web.AppKey("page_error_renderer")
 
 
 @web.middleware

@@ -14,10 +14,13 @@ record. Both read only the principal and the record's own columns, so they stay 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..models import (
+    Base,
     Classroom,
     Course,
     Lesson,
@@ -46,7 +49,7 @@ class Kind(StrEnum):
     lesson = "lesson"
 
 
-MODELS: dict[Kind, type] = {
+MODELS: dict[Kind, type[Base]] = {
     Kind.school: School,
     Kind.classroom: Classroom,
     Kind.terminal: Terminal,
@@ -66,12 +69,12 @@ def _classrooms_of_schools(schools: ColumnElement[bool]) -> ColumnElement[bool]:
     return Classroom.id.in_(select(Classroom.id).join(School).where(schools))
 
 
-def _school_ids_cond(column: ColumnElement[int], schools: ColumnElement[bool]) -> ColumnElement[bool]:
+def _school_ids_cond(column: InstrumentedAttribute[Any], schools: ColumnElement[bool]) -> ColumnElement[bool]:
     return column.in_(select(School.id).where(schools))
 
 
 def _classroom_ids_cond(
-    column: ColumnElement[int], classrooms: ColumnElement[bool]
+    column: InstrumentedAttribute[Any], classrooms: ColumnElement[bool]
 ) -> ColumnElement[bool]:
     return column.in_(select(Classroom.id).where(classrooms))
 

@@ -61,7 +61,7 @@ class RecordSpec:
     write_only: frozenset[str] = frozenset()  # input fields that are not columns
 
     @property
-    def model(self) -> type:
+    def model(self) -> Any:
         return MODELS[self.kind]
 
     @property
@@ -140,7 +140,7 @@ def _paging(raw: Mapping[str, str]) -> tuple[int, int]:
 
 def list_query(p: Principal, spec: RecordSpec, query: Mapping[str, str]) -> Select[Any]:
     """The SELECT for a filtered list that `p` may see (without paging)."""
-    stmt = select(spec.model).where(visible(p, spec.kind))
+    stmt: Select[Any] = select(spec.model).where(visible(p, spec.kind))
     for name, raw in query.items():
         if name in ("limit", "offset"):
             continue
@@ -189,8 +189,8 @@ async def _resolve_references(db: AsyncSession, spec: RecordSpec, data: dict[str
         if name not in data:
             continue
         ids = list(dict.fromkeys(data.pop(name)))  # de-duplicated, order kept
-        model = MODELS[many.kind]
-        found = list(await db.scalars(select(model).where(model.id.in_(ids)))) if ids else []
+        model: Any = MODELS[many.kind]
+        found: list[Any] = list(await db.scalars(select(model).where(model.id.in_(ids)))) if ids else []
         missing = sorted(set(ids) - {r.id for r in found})
         if missing:
             raise invalid(name, f"no {many.kind.value} with id {missing[0]}")
