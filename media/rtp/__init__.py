@@ -1,0 +1,1 @@
+"""RTP wire helpers for the relay: header reading and rewriting, number mappings."""
