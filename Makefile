@@ -1,0 +1,41 @@
+# Kelian developer entry points. From a fresh clone:
+#   make run    create .venv, install Kelian, serve it with demo data on http://127.0.0.1:8080
+#   make test   install the test extras and run the whole test suite
+#   make lint   ruff
+# Dependencies are reinstalled only when pyproject.toml or constraints.txt change (stamp files
+# in .venv record the last install).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := pyproject.toml constraints.txt
+RUN_STAMP := $(VENV)/.kelian-run-installed
+TEST_STAMP := $(VENV)/.kelian-test-installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint
+
+run: $(RUN_STAMP)
+	$(BIN)/kelian serve --demo
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+
+$(BIN)/pip:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Kelian needs Python 3.11 or newer as $(PYTHON)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || \
+		{ echo "could not make $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+		  exit 1; }
+
+$(RUN_STAMP): $(DEPS) | $(BIN)/pip
+	$(BIN)/python -m pip install -c constraints.txt -e .
+	touch $@
+
+# The test extras include everything `run` needs, so this install satisfies both stamps.
+$(TEST_STAMP): $(DEPS) | $(BIN)/pip
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
+	touch $@ $(RUN_STAMP)
