@@ -20,6 +20,7 @@ class AuditTag(StrEnum):
     terminal_token_issued = "terminal.token_issued"
     terminal_token_revoked = "terminal.token_revoked"
     api_token_issued = "api_token.issued"
+    api_token_revoked = "api_token.revoked"
     record_created = "record.created"
     record_updated = "record.updated"
     record_deleted = "record.deleted"

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 
+from .. import audit
+from ..audit import AuditTag
 from ..auth.policy import MODELS, Kind, can_change, can_create, visible
 from ..auth.principal import Principal
 from ..errors import ErrorCode, FieldError, KelianError
@@ -125,7 +127,8 @@ def _filter_condition(spec: RecordSpec, name: str, raw: str) -> ColumnElement[bo
     return flt.column == value
 
 
-def _paging(raw: Mapping[str, str]) -> tuple[int, int]:
+def paging(raw: Mapping[str, str]) -> tuple[int, int]:
+    """`limit` and `offset` from a query string, checked against their bounds."""
     try:
         limit = int(raw.get("limit", DEFAULT_LIMIT))
         offset = int(raw.get("offset", 0))
@@ -158,7 +161,7 @@ async def list_records(
     db: AsyncSession, p: Principal, spec: RecordSpec, query: Mapping[str, str]
 ) -> tuple[list[Any], int, int, int]:
     """Returns (records, total, limit, offset)."""
-    limit, offset = _paging(query)
+    limit, offset = paging(query)
     stmt = list_query(p, spec, query)
     total = await db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = [getattr(spec.model, col) for col in spec.order_by]
@@ -225,6 +228,10 @@ async def _flush(db: AsyncSession, spec: RecordSpec, deleting: bool = False) -> 
         raise KelianError(ErrorCode.conflict, message) from None
 
 
+def _target(spec: RecordSpec, record_id: int) -> str:
+    return f"{spec.kind.value}:{record_id}"
+
+
 def _forbid(spec: RecordSpec, verb: str) -> KelianError:
     return KelianError(ErrorCode.forbidden, f"You may not {verb} this {spec.name}")
 
@@ -247,6 +254,7 @@ async def create_record(db: AsyncSession, p: Principal, spec: RecordSpec, payloa
     db.add(record)
     await _flush(db, spec)
     record_id: int = record.id
+    audit.record(db, AuditTag.record_created, p, _target(spec, record_id))
     await db.commit()
     db.expire_all()  # reload as stored (e.g. datetimes normalised to UTC)
     return await get_record(db, p, spec, record_id)
@@ -259,6 +267,7 @@ async def update_record(
     if not can_change(p, spec.kind, record):
         raise _forbid(spec, "change")
     data = parse(spec.patch, payload)
+    fields = sorted(data)
     if spec.prepare:
         await spec.prepare(db, p, data, record)
     await _resolve_references(db, spec, data)
@@ -268,6 +277,7 @@ async def update_record(
         await db.rollback()
         raise _forbid(spec, "change")
     await _flush(db, spec)
+    audit.record(db, AuditTag.record_updated, p, _target(spec, record_id), fields=fields)
     await db.commit()
     db.expire_all()
     return await get_record(db, p, spec, record_id)
@@ -281,6 +291,7 @@ async def delete_record(db: AsyncSession, p: Principal, spec: RecordSpec, record
         spec.guard_delete(p, record)
     await db.delete(record)
     await _flush(db, spec, deleting=True)
+    audit.record(db, AuditTag.record_deleted, p, _target(spec, record_id))
     await db.commit()
 
 
