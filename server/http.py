@@ -25,9 +25,10 @@ CSRF_HEADER = "X-CSRF-Token"
 LANG_COOKIE = "kelian_lang"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-PRINCIPAL = "kelian.principal"
-LOCALE = "kelian.locale"
-CSRF = "kelian.csrf"
+# Typed per-request state (plain string keys warn on aiohttp >= 3.12).
+PRINCIPAL = web.RequestKey("kelian.principal", Principal)
+LOCALE = web.RequestKey("kelian.locale", str)
+CSRF = web.RequestKey("kelian.csrf", str)
 
 
 def principal(request: web.Request) -> Principal:
