@@ -1,0 +1,94 @@
+"""The API's route table: every endpoint once, registered on the router and described in OpenAPI."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..auth.policy import Kind
+from ..schemas import TerminalTokenOut
+from ..services.records import RecordSpec
+from ..services.specs import SPECS
+from . import me, openapi, terminals, tokens
+from .handlers import RecordHandlers
+from .operations import ID, Operation, path
+from .shapes import ApiTokenCreatedOut, ApiTokenIn, ApiTokenOut, MeOut, page_of
+
+PLURALS: dict[Kind, str] = {
+    Kind.school: "schools",
+    Kind.classroom: "classrooms",
+    Kind.terminal: "terminals",
+    Kind.source: "sources",
+    Kind.user: "users",
+    Kind.course: "courses",
+    Kind.timetable_entry: "timetable-entries",
+    Kind.lesson: "lessons",
+}
+
+
+def record_operations(spec: RecordSpec, plural: str) -> list[Operation]:
+    """The five endpoints of one record kind."""
+    one, many = spec.kind.value, plural.replace("-", "_")
+    coll, item = f"api.{plural}", f"api.{plural}.item"
+    h = RecordHandlers(spec, item)
+    name = spec.name
+    return [
+        Operation("GET", path(plural), h.list, coll, f"list_{many}", f"List {name} records",
+                  tag=plural, response=page_of(spec.out), filters=spec.filters, paged=True,
+                  description=f"The {name} records you may see, filtered and paged."),
+        Operation("POST", path(plural), h.create, coll, f"create_{one}", f"Create a {name}",
+                  tag=plural, status=201, body=spec.create, response=spec.out, conflicts=True),
+        Operation("GET", path(plural, ID), h.get, item, f"get_{one}", f"Read a {name}",
+                  tag=plural, response=spec.out),
+        Operation("PATCH", path(plural, ID), h.update, item, f"update_{one}", f"Change a {name}",
+                  tag=plural, body=spec.patch, response=spec.out, conflicts=True,
+                  description="Only the fields given change; the others keep their values."),
+        Operation("DELETE", path(plural, ID), h.delete, item, f"delete_{one}", f"Delete a {name}",
+                  tag=plural, status=204, conflicts=True,
+                  description="Refused with 409 while other records still use it."),
+    ]
+
+
+def api_operations() -> list[Operation]:
+    """Every endpoint under /api/v1, in the order the OpenAPI document lists them."""
+    ops = [
+        Operation("GET", path("openapi.json"), openapi.serve, "api.openapi", "get_openapi",
+                  "This OpenAPI document", tag="meta", public=True,
+                  description="Generated from the route table and the record schemas."),
+        Operation("GET", path("me"), me.me, "api.me", "get_me", "Who the credentials belong to",
+                  tag="account", response=MeOut),
+        Operation("POST", path("tokens"), tokens.create, "api.tokens", "create_api_token",
+                  "Make an API token for yourself", tag="account", status=201,
+                  body=ApiTokenIn, response=ApiTokenCreatedOut,
+                  description="The secret is in this answer only; store it now."),
+        Operation("GET", path("tokens"), tokens.list_own, "api.tokens", "list_api_tokens",
+                  "List your API tokens", tag="account", response=page_of(ApiTokenOut),
+                  paged=True, forbids=True),
+        Operation("GET", path("tokens", ID), tokens.get_own, "api.tokens.item", "get_api_token",
+                  "Read one of your API tokens", tag="account", response=ApiTokenOut,
+                  forbids=True),
+        Operation("DELETE", path("tokens", ID), tokens.revoke, "api.tokens.item",
+                  "revoke_api_token", "Revoke one of your API tokens", tag="account", status=204),
+    ]
+    for kind, spec in SPECS.items():
+        ops += record_operations(spec, PLURALS[kind])
+    ops += [
+        Operation("POST", path("terminals", ID, "token"), terminals.issue, "api.terminals.token",
+                  "issue_terminal_token", "Issue a terminal token", tag="terminals", status=201,
+                  response=TerminalTokenOut,
+                  description="Admins only. Replaces any earlier token, which stops working at "
+                              "once. The token is in this answer only."),
+        Operation("DELETE", path("terminals", ID, "token"), terminals.revoke,
+                  "api.terminals.token", "revoke_terminal_token", "Revoke a terminal token",
+                  tag="terminals", status=204, description="Admins only."),
+    ]
+    return ops
+
+
+def setup(app: web.Application) -> None:
+    table = api_operations()
+    resources: dict[str, web.Resource] = {}
+    for op in table:
+        if op.path not in resources:
+            resources[op.path] = app.router.add_resource(op.path, name=op.route)
+        resources[op.path].add_route(op.method, op.handler)
+    app[openapi.OPENAPI_DOCUMENT] = openapi.document(table)
