@@ -14,7 +14,7 @@ from .config import Settings
 from .database import create_engine, session_factory, upgrade
 from .http import auth_middleware, csrf_middleware, error_middleware, security_headers
 from .i18n import Translator
-from .keys import ENGINE, SESSIONS, SETTINGS, THROTTLE, TRANSLATOR
+from .keys import DEMO_LOADED, ENGINE, SESSIONS, SETTINGS, THROTTLE, TRANSLATOR
 from .templating import setup_templates
 
 log = logging.getLogger("kelian.app")
@@ -26,12 +26,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await upgrade(engine)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
+    app[DEMO_LOADED] = False
     if settings.demo:
         from .demo import load_demo
 
         async with app[SESSIONS]() as db:
-            if await load_demo(db, settings):
-                log.info("demo data loaded")
+            app[DEMO_LOADED] = await load_demo(db, settings)
+        if app[DEMO_LOADED]:
+            log.info("demo data loaded")
     yield
     await engine.dispose()
 

@@ -58,6 +58,7 @@ def _run(coro: Awaitable[int]) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .app import create_app
     from .demo import print_demo_sign_ins
+    from .keys import DEMO_LOADED
 
     ssl_context = None
     if args.self_signed and settings.tls_cert is None:
@@ -72,15 +73,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     scheme = "https" if ssl_context else "http"
     url = f"{scheme}://{settings.host}:{settings.port}"
 
-    async def announce(_app: web.Application) -> None:
-        print(f"Kelian is serving on {url}", flush=True)
-        if settings.demo:
-            print_demo_sign_ins()
-
     app = create_app(settings)
-    app.on_startup.append(announce)
+
+    def announce(_aiohttp_banner: str) -> None:
+        # run_app calls this once the socket is listening.
+        print(f"Kelian is serving on {url}", flush=True)
+        if app[DEMO_LOADED]:
+            print_demo_sign_ins()
+        elif settings.demo:
+            print("(demo data was loaded on an earlier start; its sign-ins are in the README)")
+
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
-                print=None, shutdown_timeout=5)
+                print=announce, shutdown_timeout=5)
     return 0
 
 

@@ -14,3 +14,4 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TRANSLATOR = web.AppKey("translator", Translator)
+DEMO_LOADED = web.AppKey("demo_loaded", bool)  # demo data was loaded at this start
