@@ -1,7 +1,20 @@
-"""Server-rendered pages."""
+"""Server-rendered pages: sign-in, the dashboard, the admin pages and the error pages.
+
+- `auth`: sign in, sign out, language switch.
+- `dashboard`: today's and the coming week's lessons; a teacher's ad-hoc lesson.
+- `admin`: one generic list / form / delete flow, driven by `kinds` (fields and columns per
+  record kind) and `forms` (reading and binding fields); `lookups` loads names and choices.
+- `errors`: the page shown for a `KelianError`.
+"""
 
 from aiohttp import web
 
+from . import admin, auth, dashboard, errors
+
 
 def setup(app: web.Application) -> None:
-    """Register the page routes."""
+    """Register the page routes and the error-page renderer."""
+    auth.setup(app)
+    dashboard.setup(app)
+    admin.setup(app)
+    errors.setup(app)
