@@ -7,7 +7,7 @@ The OpenAPI document is generated from these classes.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +18,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -48,7 +50,27 @@ def _rtsp_url(value: str | None) -> str | None:
     return value
 
 
+def _storable_instant(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)  # stored as UTC: years 1 and 9999 may not fit once shifted
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+def _local_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("is a local time in the school's time zone; give it without an offset")
+    return value
+
+
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+Grade = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Instant = Annotated[AwareDatetime, AfterValidator(_storable_instant)]
+LocalTime = Annotated[time, AfterValidator(_local_time), WithJsonSchema({
+    "type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "description": "Local time of day without an offset, e.g. 08:00 or 08:00:00",
+})]
 RtspUrl = Annotated[str | None, StringConstraints(max_length=1000), AfterValidator(_rtsp_url)]
 
 
@@ -56,6 +78,13 @@ class In(BaseModel):
     """Input: unknown fields are refused so typos do not pass silently."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold it
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Out(BaseModel):
@@ -222,13 +251,13 @@ class CourseIn(In):
     school_id: Id
     name: Name
     subject: ShortText
-    grade: ShortText
+    grade: Grade
 
 
 class CoursePatch(In):
     name: Name | None = None
     subject: ShortText | None = None
-    grade: ShortText | None = None
+    grade: Grade | None = None
 
 
 class CourseOut(Out):
@@ -249,8 +278,8 @@ class TimetableEntryIn(In):
     hub_classroom_id: Id
     kind: LessonKind
     weekday: Weekday
-    start_time: time
-    end_time: time
+    start_time: LocalTime
+    end_time: LocalTime
     term_start: date
     term_end: date
     linked_classroom_ids: IdList = []
@@ -262,8 +291,8 @@ class TimetableEntryPatch(In):
     hub_classroom_id: Id | None = None
     kind: LessonKind | None = None
     weekday: Weekday | None = None
-    start_time: time | None = None
-    end_time: time | None = None
+    start_time: LocalTime | None = None
+    end_time: LocalTime | None = None
     term_start: date | None = None
     term_end: date | None = None
     linked_classroom_ids: IdList | None = None
@@ -276,8 +305,8 @@ class TimetableEntryOut(Out):
     hub_classroom_id: int
     kind: LessonKind
     weekday: int
-    start_time: time
-    end_time: time
+    start_time: LocalTime
+    end_time: LocalTime
     term_start: date
     term_end: date
     linked_classroom_ids: list[int]
@@ -291,8 +320,8 @@ class LessonIn(In):
     title: Name
     kind: LessonKind
     host_classroom_id: Id
-    planned_start: AwareDatetime
-    planned_end: AwareDatetime
+    planned_start: Instant
+    planned_end: Instant
     teacher_id: Id | None = Field(default=None, description="Defaults to the signed-in teacher")
     course_id: Id | None = None
     linked_classroom_ids: IdList = []
@@ -305,8 +334,8 @@ class LessonPatch(In):
     title: Name | None = None
     kind: LessonKind | None = None
     host_classroom_id: Id | None = None
-    planned_start: AwareDatetime | None = None
-    planned_end: AwareDatetime | None = None
+    planned_start: Instant | None = None
+    planned_end: Instant | None = None
     teacher_id: Id | None = None
     course_id: Id | None = None
     linked_classroom_ids: IdList | None = None
