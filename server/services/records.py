@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -107,14 +107,18 @@ def _filter_condition(spec: RecordSpec, name: str, raw: str) -> ColumnElement[bo
             value = datetime.fromisoformat(raw)
             if value.tzinfo is None:
                 raise ValueError
+            value.astimezone(UTC)  # compared in UTC; must stay within years 1..9999
         elif flt.type is bool:
             if raw not in ("true", "false"):
                 raise ValueError
             value = raw == "true"
         else:
+            if "\x00" in raw:  # PostgreSQL text cannot hold NUL; nothing stored contains one
+                raise ValueError
             value = raw
-    except ValueError:
-        kind = {int: "an integer", datetime: "an ISO date-time with zone", bool: "true or false"}
+    except (ValueError, OverflowError):
+        kind = {int: "an integer", datetime: "an ISO date-time with zone", bool: "true or false",
+                str: "text without NUL characters"}
         raise invalid(name, f"must be {kind.get(flt.type, 'text')}") from None
     match flt.op:
         case "contains":
