@@ -52,6 +52,17 @@ def _explanation(request: web.Request, err: KelianError) -> str:
     return translate_message(tr, err.message)
 
 
+def _reload_url(request: web.Request) -> str:
+    """Where "reload the page" goes: the form the failed POST came from, when it has one."""
+    if request.method == "GET":
+        return request.path_qs
+    path = request.path
+    for suffix in ("/token", "/revoke"):
+        if path.startswith("/admin/") and path.endswith(suffix):
+            return path[: -len(suffix)]
+    return "/" if path in ("/logout", "/lessons") else path
+
+
 async def render_error_page(request: web.Request, err: KelianError) -> web.StreamResponse:
     if err.code is ErrorCode.unauthenticated:
         return redirect(login_url(request.path_qs if request.method == "GET" else "/"))
@@ -63,6 +74,7 @@ async def render_error_page(request: web.Request, err: KelianError) -> web.Strea
             "status": err.status,
             "message": _explanation(request, err),
             "is_csrf": err.code is ErrorCode.csrf_failed,
+            "reload_url": _reload_url(request),
         }, status=err.status, title=tr(TITLES.get(err.status, TITLES[500])))
     except Exception:  # the error page must not fail in turn
         log.exception("rendering the error page failed")

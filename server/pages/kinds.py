@@ -329,12 +329,12 @@ TIMETABLE = AdminKind(
         Column(N_("Course"), lambda r, n, tr, p: Cell(n.course(r.course_id))),
         Column(N_("Weekday"), lambda r, n, tr, p: Cell(tr(WEEKDAYS[r.weekday]))),
         Column(N_("Time"), lambda r, n, tr, p: Cell(
-            f"{r.start_time:%H:%M}–{r.end_time:%H:%M}", mono=True)),
+            f"{r.start_time:%H:%M}–{r.end_time:%H:%M}")),
         Column(N_("Teacher"), lambda r, n, tr, p: Cell(n.user(r.teacher_id))),
         Column(N_("Hub classroom"), lambda r, n, tr, p: Cell(n.classroom(r.hub_classroom_id))),
         Column(N_("Linked classrooms"), lambda r, n, tr, p: Cell(
             "、".join(n.classroom(i) for i in r.linked_classroom_ids))),
-        Column(N_("Term"), lambda r, n, tr, p: Cell(f"{r.term_start} – {r.term_end}", mono=True)),
+        Column(N_("Term"), lambda r, n, tr, p: Cell(f"{r.term_start} – {r.term_end}")),
     ),
     nav_roles=frozenset({Role.admin, Role.inspector, Role.teacher}),
     title_of=lambda r: f"#{r.id}",
@@ -391,7 +391,7 @@ LESSONS = AdminKind(
         Column(N_("Title"), text("title")),
         Column(N_("Kind of lesson"), label("kind", LESSON_KINDS)),
         Column(N_("Starts"), lambda r, n, tr, p: Cell(
-            _moment(r.planned_start, n, n.zone_of(r.host_classroom_id)), mono=True)),
+            _moment(r.planned_start, n, n.zone_of(r.host_classroom_id)))),
         Column(N_("Host classroom"), lambda r, n, tr, p: Cell(n.classroom(r.host_classroom_id))),
         Column(N_("Teacher"), lambda r, n, tr, p: Cell(n.user(r.teacher_id))),
         Column(N_("Status"), label("status", LESSON_STATUSES)),
