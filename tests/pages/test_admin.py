@@ -316,3 +316,17 @@ async def test_search_and_unknown_kinds(app_client: TestClient) -> None:
     assert "没有与“不存在”匹配的记录" in nothing
     assert (await app_client.get("/admin/castles")).status == 404
     assert (await app_client.get("/admin/schools/99999")).status == 404
+
+
+@SQLITE_ONLY
+async def test_names_are_escaped(app_client: TestClient) -> None:
+    await sign_in(app_client, "admin")
+    evil = '<script>alert("x")</script>"><b>'
+    response = await post_form(app_client, "/admin/schools/new", {
+        "name": evil, "kind": "school", "county": "清城区", "time_zone": "Asia/Shanghai",
+    })
+    assert response.status == 303
+    for path in ("/admin/schools", response.headers["Location"], "/admin/classrooms/new"):
+        html = await (await app_client.get(path)).text()
+        assert evil not in html and "<script>" not in html
+        assert "&lt;script&gt;" in html
