@@ -32,6 +32,8 @@ FIXED = (
     N_("not an IANA time zone such as Asia/Shanghai"),
     N_("must be an rtsp:// or rtsps:// URL"),
     N_("cannot be empty"),
+    N_("cannot be null"),
+    N_("cannot be null; give a list ([] for none)"),
     N_("an inspector oversees a county; give its name"),
     N_("a teacher belongs to a school"),
     N_("You cannot deactivate yourself or drop your own admin role"),
