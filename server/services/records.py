@@ -204,6 +204,18 @@ async def _resolve_references(db: AsyncSession, spec: RecordSpec, data: dict[str
         data[many.relationship] = sorted(found, key=lambda r: ids.index(r.id))
 
 
+def _refuse_nulls(spec: RecordSpec, data: dict[str, Any]) -> None:
+    """An explicit null clears a nullable column; anything else cannot be null."""
+    columns = spec.model.__table__.columns
+    for key, value in data.items():
+        if value is not None:
+            continue
+        if key in spec.many:
+            raise invalid(key, "cannot be null; give a list ([] for none)")
+        if key in columns and not columns[key].nullable:
+            raise invalid(key, "cannot be null")
+
+
 def _apply(spec: RecordSpec, record: Any, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key not in spec.write_only:
@@ -274,6 +286,7 @@ async def update_record(
     fields = sorted(data)
     if spec.prepare:
         await spec.prepare(db, p, data, record)
+    _refuse_nulls(spec, data)
     await _resolve_references(db, spec, data)
     _apply(spec, record, data)
     _checked(spec, record)
