@@ -323,3 +323,22 @@ async def test_filters_a_database_cannot_compare_are_invalid(admin: Api, plural:
                                                              field: str) -> None:
     reply = await admin.get(plural, **query)
     assert reply.status == 422 and reply.fields == [field], reply.body
+
+
+async def test_null_clears_only_what_may_be_empty(admin: Api, world: World) -> None:
+    path = f"lessons/{world['lesson']}"
+    before = (await admin.get(path)).body
+    for field in ("title", "kind", "teacher_id", "host_classroom_id", "planned_start", "status",
+                  "description", "linked_classroom_ids", "observer_ids"):
+        reply = await admin.patch(path, {field: None})
+        assert reply.status == 422 and reply.fields == [field], (field, reply.body)
+    assert (await admin.get(path)).body == before
+    cleared = await admin.patch(path, {"course_id": None, "record": None})  # record: unchanged
+    assert cleared.status == 200 and cleared.body["course_id"] is None
+    assert cleared.body["record"] == before["record"]
+    point = await admin.patch(f"schools/{world['a_point']}", {"hub_school_id": None})
+    assert point.status == 200 and point.body["hub_school_id"] is None
+    entry = await admin.post("timetable-entries", _entry(world))
+    assert entry.status == 201, entry.body
+    reply = await admin.patch(f"timetable-entries/{entry.body['id']}", {"linked_classroom_ids": None})
+    assert reply.status == 422 and reply.fields == ["linked_classroom_ids"]
