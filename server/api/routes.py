@@ -59,7 +59,8 @@ def api_operations() -> list[Operation]:
         Operation("POST", path("tokens"), tokens.create, "api.tokens", "create_api_token",
                   "Make an API token for yourself", tag="account", status=201,
                   body=ApiTokenIn, response=ApiTokenCreatedOut,
-                  description="The secret is in this answer only; store it now."),
+                  description="Only in a signed-in session (cookie and CSRF header): a token "
+                              "cannot make tokens. The secret is in this answer only."),
         Operation("GET", path("tokens"), tokens.list_own, "api.tokens", "list_api_tokens",
                   "List your API tokens", tag="account", response=page_of(ApiTokenOut),
                   paged=True, forbids=True),

@@ -1,7 +1,8 @@
 """API tokens: a signed-in user makes bearer tokens for scripts, lists them and revokes them.
 
 A token acts as its user. Its secret is shown once, when it is made; only its hash is kept.
-Users see and revoke only their own tokens.
+Users see and revoke only their own tokens. Tokens are made only in a signed-in (cookie)
+session: a token cannot make more tokens, so a leaked token cannot outlive its own expiry.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def _out(row: ApiToken) -> dict[str, object]:
 
 async def create(request: web.Request) -> web.Response:
     who = _token_owner(request)
+    if not who.via_cookie:
+        raise KelianError(ErrorCode.forbidden,
+                          "Make API tokens while signed in (session cookie); a token cannot make "
+                          "more tokens")
     data = parse(ApiTokenIn, await read_json(request))
     days = data.get("expires_in_days")
     secret = new_token(API_TOKEN_PREFIX)

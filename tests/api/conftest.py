@@ -16,6 +16,10 @@ from multidict import CIMultiDictProxy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.auth.resolve import SESSION_COOKIE, start_session
+from server.http import CSRF_COOKIE, CSRF_HEADER
+from server.models import User
+
 from .world import World, build_world
 
 _NO_BODY = object()
@@ -41,17 +45,30 @@ class Reply:
 class Api:
     """Calls /api/v1 as one principal (a bearer token), or anonymously."""
 
-    def __init__(self, client: TestClient, token: str | None = None) -> None:
+    def __init__(self, client: TestClient, token: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.client = client
         self.token = token
+        self.headers = headers or {}
 
     def as_(self, token: str | None) -> Api:
         return Api(self.client, token)
 
+    async def signed_in(self, db: AsyncSession, user_id: int) -> Api:
+        """Acts through a browser session: the session cookie plus the CSRF cookie and header."""
+        await fresh(db)
+        user = await db.get(User, user_id)
+        assert user is not None
+        cookie = await start_session(db, user, hours=1)
+        await db.commit()
+        csrf = "csrf-for-tests"
+        return Api(self.client, headers={"Cookie": f"{SESSION_COOKIE}={cookie}; {CSRF_COOKIE}={csrf}",
+                                         CSRF_HEADER: csrf})
+
     async def call(self, method: str, path: str, body: Any = _NO_BODY, *,
                    headers: dict[str, str] | None = None, data: bytes | str | None = None,
                    params: dict[str, str] | None = None) -> Reply:
-        sent = dict(headers or {})
+        sent = self.headers | (headers or {})
         if self.token is not None:
             sent.setdefault("Authorization", f"Bearer {self.token}")
         if body is not _NO_BODY:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth.resolve import SESSION_COOKIE, start_session
+from server.auth.resolve import SESSION_COOKIE
 from server.http import CSRF_COOKIE, CSRF_HEADER
-from server.models import Lesson, User
+from server.models import Lesson
 
-from .conftest import Api, count_rows, fresh
+from .conftest import Api, count_rows
 from .world import World
 
 # Seeded records by kind (names from world.py).
@@ -182,18 +182,10 @@ async def test_terminal_reads_its_classroom_and_writes_nothing(api: Api, world: 
 # Cookie sessions and CSRF ----------------------------------------------------------------------
 
 
-async def _session_cookie(db: AsyncSession, world: World, who: str) -> str:
-    await fresh(db)
-    user = await db.get(User, world[who])
-    assert user is not None
-    cookie = await start_session(db, user, hours=1)
-    await db.commit()
-    return cookie
-
-
 async def test_cookie_writes_need_the_csrf_header(api: Api, world: World, db: AsyncSession) -> None:
-    cookie = await _session_cookie(db, world, "teacher")
-    session = {"Cookie": f"{SESSION_COOKIE}={cookie}; {CSRF_COOKIE}=abc123"}
+    browser = await api.signed_in(db, world["teacher"])
+    session = {"Cookie": browser.headers["Cookie"]}
+    csrf = browser.headers[CSRF_HEADER]
 
     read = await api.call("GET", "/api/v1/me", headers=session)
     assert read.status == 200 and read.body["user_id"] == world["teacher"]
@@ -214,7 +206,7 @@ async def test_cookie_writes_need_the_csrf_header(api: Api, world: World, db: As
     assert await count_rows(db, Lesson) == lessons_before
 
     made = await api.call("POST", "/api/v1/lessons", _lesson(world),
-                          headers=session | {CSRF_HEADER: "abc123"})
+                          headers=session | {CSRF_HEADER: csrf})
     assert made.status == 201 and made.body["teacher_id"] == world["teacher"]
 
 

@@ -37,7 +37,11 @@ async def _audit(db: AsyncSession, tag: str) -> list[AuditEvent]:
 
 async def test_api_token_life(api: Api, world: World, db: AsyncSession) -> None:
     observer = api.as_(world.tokens["observer"])
-    made = await observer.post("tokens", {"name": "grading script", "expires_in_days": 30})
+    refused = await observer.post("tokens", {"name": "from a token"})
+    assert refused.status == 403 and "signed in" in refused.body["error"]["message"]
+
+    browser = await api.signed_in(db, world["observer"])
+    made = await browser.post("tokens", {"name": "grading script", "expires_in_days": 30})
     assert made.status == 201, made.body
     secret = made.body["token"]
     assert secret.startswith("ka_") and len(secret) > 40
@@ -78,8 +82,9 @@ async def test_api_token_life(api: Api, world: World, db: AsyncSession) -> None:
     assert len(await _audit(db, "api_token.revoked")) == 1
 
 
-async def test_api_token_without_expiry_and_own_revocation(api: Api, world: World) -> None:
-    admin = api.as_(world.tokens["admin"])
+async def test_api_token_without_expiry_and_own_revocation(api: Api, world: World,
+                                                           db: AsyncSession) -> None:
+    admin = await api.signed_in(db, world["admin"])
     made = await admin.post("tokens", {"name": "  forever  ", "expires_in_days": None})
     assert made.status == 201 and made.body["expires_at"] is None and made.body["name"] == "forever"
     itself = api.as_(made.body["token"])
@@ -87,8 +92,8 @@ async def test_api_token_without_expiry_and_own_revocation(api: Api, world: Worl
     assert (await itself.get("me")).status == 401
 
 
-async def test_api_token_input_is_checked(api: Api, world: World) -> None:
-    admin = api.as_(world.tokens["admin"])
+async def test_api_token_input_is_checked(api: Api, world: World, db: AsyncSession) -> None:
+    admin = await api.signed_in(db, world["admin"])
     for body, field in [({}, "name"), ({"name": ""}, "name"), ({"name": "x", "expires_in_days": 0},
                         "expires_in_days"), ({"name": "x", "expires_in_days": 10_000},
                         "expires_in_days"), ({"name": "x", "scope": "all"}, "scope")]:
