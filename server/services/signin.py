@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..audit import AuditTag, record
-from ..auth.secrets import hash_password, needs_rehash, verify_password
+from ..auth.secrets import hash_password_off_loop, needs_rehash, verify_password_off_loop
 from ..auth.throttle import LoginThrottle
 from ..errors import ErrorCode, KelianError
 from ..models import User
@@ -53,7 +53,7 @@ async def authenticate(
     user = None
     if 0 < len(username) <= MAX_INPUT:
         user = await db.scalar(select(User).where(User.username == username))
-    password_ok = len(password) <= MAX_INPUT and verify_password(
+    password_ok = len(password) <= MAX_INPUT and await verify_password_off_loop(
         user.password_hash if user is not None else None, password
     )
     if user is None or not password_ok:
@@ -65,7 +65,7 @@ async def authenticate(
 
     throttle.succeeded(key)
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
     record(db, AuditTag.sign_in, f"user:{user.id}", f"user:{user.id}", address=address)
     await db.commit()
     return user

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.policy import Kind
 from ..auth.principal import Principal
-from ..auth.secrets import hash_password, new_stream_key
+from ..auth.secrets import hash_password_off_loop, new_stream_key
 from ..errors import ErrorCode, FieldError, KelianError
 from ..models import (
     Classroom,
@@ -127,7 +127,7 @@ async def _prepare_user(db: AsyncSession, p: Principal, data: dict[str, Any],
         password = data.pop("password")
         if password is None:
             raise invalid("password", "cannot be empty")
-        data["password_hash"] = hash_password(password)
+        data["password_hash"] = await hash_password_off_loop(password)
     if current is not None and current.id == p.user_id:
         if data.get("active") is False or data.get("role", Role.admin) is not Role.admin:
             raise KelianError(ErrorCode.conflict,
