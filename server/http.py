@@ -74,6 +74,7 @@ PAGE_ERROR_RENDERER: web.AppKey[PageErrorRenderer] = web.AppKey("page_error_rend
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One error shape: JSON `{"error": {...}}` under /api/, a rendered page elsewhere."""
+    allow: str | None = None
     try:
         return await handler(request)
     except KelianError as err:
@@ -81,13 +82,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400 or exc.status not in _HTTP_CODES:
             raise
-        failure = KelianError(_HTTP_CODES[exc.status], exc.reason)
+        message = exc.text if exc.status == 413 and exc.text else exc.reason  # names the limit
+        failure = KelianError(_HTTP_CODES[exc.status], message)
+        allow = exc.headers.get("Allow")  # a 405 must say which methods the path has
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         failure = KelianError(ErrorCode.internal, "Internal server error")
     if is_api(request) or PAGE_ERROR_RENDERER not in request.app:
-        return error_response(failure)
-    return await request.app[PAGE_ERROR_RENDERER](request, failure)
+        response: web.StreamResponse = error_response(failure)
+    else:
+        response = await request.app[PAGE_ERROR_RENDERER](request, failure)
+    if allow is not None:
+        response.headers["Allow"] = allow
+    return response
 
 
 @web.middleware
