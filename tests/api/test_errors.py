@@ -76,6 +76,7 @@ async def test_oversized_body_is_refused(admin: Api, db: AsyncSession) -> None:
     huge = {"name": "big", "kind": "hub", "county": "x" * (300 * 1024)}
     reply = await admin.post("schools", huge)
     assert reply.status == 413 and reply.code == "too_large"
+    assert str(256 * 1024) in reply.body["error"]["message"]  # says the limit
     assert await count_rows(db, School) == before
 
 
@@ -228,6 +229,7 @@ async def test_unknown_paths_and_methods_answer_json(admin: Api) -> None:
     assert missing.status == 404 and missing.code == "not_found"
     wrong = await admin.call("PUT", "/api/v1/schools", {})
     assert wrong.status == 405 and wrong.code == "method_not_allowed"
+    assert set(wrong.headers["Allow"].split(",")) == {"GET", "POST"}
 
 
 # Credentials -----------------------------------------------------------------------------------
