@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from pydantic import BaseModel
 
+from ..http import UNSAFE_METHODS, Handler
 from ..services.records import Filter
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 API_PREFIX = "/api/v1"
 ID = "{id:[0-9]+}"  # ASCII digits only (\d also matches other scripts' digits)
@@ -48,7 +46,7 @@ class Operation:
 
     @property
     def unsafe(self) -> bool:
-        return self.method in ("POST", "PUT", "PATCH", "DELETE")
+        return self.method in UNSAFE_METHODS
 
     @property
     def error_statuses(self) -> list[int]:
