@@ -148,3 +148,32 @@ def rewrite(
             else:
                 out[value_at - 2] = new_id
     return out
+
+
+def unwrap_rtx(data: bytes | bytearray, header: RtpHeader, payload_type: int,
+               ssrc: int) -> bytearray:
+    """RFC 4588: the original packet inside a retransmission (its number is the first two
+    payload bytes). Padding of the retransmission is dropped."""
+    end = len(data) - header.padding
+    if end - header.payload_at < 2:
+        raise RtpError("retransmission without an original sequence number")
+    original_seq = (data[header.payload_at] << 8) | data[header.payload_at + 1]
+    out = bytearray(data[: header.payload_at])
+    out += data[header.payload_at + 2 : end]
+    out[0] &= ~0x20 & 0xFF  # no padding any more
+    out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
+    _SEQ_TS_SSRC.pack_into(out, 2, original_seq, header.timestamp, ssrc)
+    return out
+
+
+def wrap_rtx(data: bytes | bytearray, header: RtpHeader, payload_type: int,
+             sequence_number: int, ssrc: int) -> bytearray:
+    """RFC 4588: a retransmission of `data` on the RTX stream. The original sequence number
+    (read from `data`) leads the payload; the timestamp and extensions are kept."""
+    out = bytearray(data[: header.payload_at])
+    out += data[2:4]
+    out += data[header.payload_at :]
+    out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
+    struct.pack_into("!H", out, 2, sequence_number & 0xFFFF)
+    struct.pack_into("!I", out, 8, ssrc)
+    return out

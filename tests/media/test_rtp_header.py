@@ -136,3 +136,18 @@ def test_arbitrary_bytes_parse_or_raise_rtp_error(data: bytes) -> None:
         list(iter_extensions(data, header))
     except RtpError:
         pass
+
+
+def test_rtx_wrap_and_unwrap_round_trip_like_aiortc() -> None:
+    from aiortc.rtp import wrap_rtx as aiortc_wrap
+
+    from media.rtp.header import unwrap_rtx, wrap_rtx
+
+    packet = _packet(payload_type=96, sequence_number=4242, timestamp=99, ssrc=7,
+                     payload=b"abcdef")
+    data = packet.serialize()
+    ours = wrap_rtx(data, read_header(data), payload_type=97, sequence_number=11, ssrc=8)
+    theirs = aiortc_wrap(packet, payload_type=97, sequence_number=11, ssrc=8).serialize()
+    assert bytes(ours) == theirs
+    back = unwrap_rtx(ours, read_header(ours), payload_type=96, ssrc=7)
+    assert bytes(back) == data

@@ -1,0 +1,171 @@
+"""The narrow, typed boundary between the control plane and the media plane.
+
+The control plane (server/) decides who may do what; the media plane (media/) moves packets.
+Everything crosses here as plain strings, ids and small frozen dataclasses, so a Room could
+later live in another process or on another node behind the same Protocols.
+
+Each participant has up to two Transports (peer connections): a send transport on which it
+publishes (it offers, the relay answers) and a receive transport on which the relay sends it
+its Subscriptions (the relay offers, the participant answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class TrackKind(StrEnum):
+    audio = "audio"
+    video = "video"
+
+
+class SourceLabel(StrEnum):
+    """What a Publication shows; the UI lays out and the rules select by it."""
+
+    camera = "camera"
+    microphone = "microphone"
+    screen = "screen"  # courseware
+
+
+class CloseReason(StrEnum):
+    """Why a Room, Transport, Producer or Consumer closed; the same strings in logs and events."""
+
+    requested = "requested"  # the control plane asked
+    lesson_ended = "lesson_ended"
+    participant_left = "participant_left"
+    transport_failed = "transport_failed"  # ICE/DTLS failure or timeout
+    producer_closed = "producer_closed"  # a Consumer closes with its Producer
+    room_closed = "room_closed"
+
+
+class MediaError(Exception):
+    """A request the media plane refuses (malformed SDP, unknown id, unsupported codec)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PublicationInfo:
+    publication_id: str
+    participant_id: str
+    kind: TrackKind
+    source: SourceLabel
+    codec: str  # e.g. "video/VP8", "audio/opus"
+    muted: bool = False
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    packets: int = 0
+    bytes: int = 0
+    packets_lost: int = 0
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    bitrate_bps: float = 0.0
+    keyframes_requested: int = 0
+    nacks: int = 0
+
+
+@dataclass(frozen=True)
+class RoomStats:
+    publications: dict[str, TrackStats] = field(default_factory=dict)
+    subscriptions: dict[tuple[str, str], TrackStats] = field(default_factory=dict)  # (sub, pub)
+    decoders_started: int = 0  # stays 0 while every subscriber can take the publisher's codec
+    encoders_started: int = 0
+
+
+# Events the media plane reports back ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicationAdded:
+    publication: PublicationInfo
+
+
+@dataclass(frozen=True)
+class PublicationRemoved:
+    publication_id: str
+    participant_id: str
+    reason: CloseReason
+
+
+@dataclass(frozen=True)
+class ActiveSpeaker:
+    participant_id: str | None  # None: nobody is speaking
+    level_dbov: int
+
+
+@dataclass(frozen=True)
+class TransportClosed:
+    participant_id: str
+    reason: CloseReason
+
+
+@dataclass(frozen=True)
+class VideoPaused:
+    """A subscriber's link cannot carry video: it gets audio only until `VideoResumed`."""
+
+    participant_id: str
+    estimate_bps: int
+
+
+@dataclass(frozen=True)
+class VideoResumed:
+    participant_id: str
+    estimate_bps: int
+
+
+MediaEvent = (
+    PublicationAdded | PublicationRemoved | ActiveSpeaker | TransportClosed | VideoPaused
+    | VideoResumed
+)
+EventSink = Callable[[MediaEvent], None]
+
+
+class Room(Protocol):
+    """One lesson's live media: its Router, Transports, Producers and Consumers."""
+
+    room_id: str
+
+    async def publish(self, participant_id: str, offer_sdp: str,
+                      sources: dict[str, SourceLabel]) -> str:
+        """Apply the participant's send-transport offer; return the relay's answer.
+
+        `sources` names what each offered m-line (by mid) carries. New Producers are
+        announced with `PublicationAdded`; m-lines that went away end theirs.
+        """
+
+    async def subscribe(self, participant_id: str, publication_ids: Sequence[str]) -> str | None:
+        """Set what the participant receives; return the relay's offer, or None if unchanged."""
+
+    async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
+        """Complete the negotiation started by `subscribe`."""
+
+    def set_muted(self, publication_id: str, muted: bool) -> None:
+        """Stop or resume forwarding a Publication to everyone (its Producer stays open)."""
+
+    async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
+        """Close the participant's Transports, Producers and their Consumers."""
+
+    def publications(self) -> list[PublicationInfo]: ...
+
+    def stats(self) -> RoomStats: ...
+
+    async def close(self, reason: CloseReason) -> None:
+        """Close every Transport; Producers and Consumers close with them."""
+
+
+class MediaService(Protocol):
+    """The media plane of one node."""
+
+    async def open_room(self, room_id: str, on_event: EventSink) -> Room: ...
+
+    def room(self, room_id: str) -> Room | None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,133 @@
+"""A Consumer: the relay's sending end of one Subscription. It rewrites and forwards packets."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from aiortc.clock import current_ntp_time
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+
+from ..interface import TrackStats
+from ..rtp.header import RtpHeader, rewrite, wrap_rtx
+from ..rtp.numbers import SeqMapper, TimestampMapper
+
+if TYPE_CHECKING:
+    from .glue import ForwardingSender
+    from .producer import Producer
+
+HISTORY_SIZE = 1024  # packets kept per Consumer to answer NACKs (~1 s of 720p video)
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+class Consumer:
+    def __init__(self, producer: Producer, sender: ForwardingSender, subscriber_id: str):
+        self.producer = producer
+        self.sender = sender
+        self.subscriber_id = subscriber_id
+        self.ready = False  # negotiated: payload type and extension ids known
+        self.paused = False
+        self.closed = False
+        self.waiting_for_keyframe = producer.needs_keyframe
+        self._seq = SeqMapper()
+        self._ts = TimestampMapper()
+        self._payload_type = producer.codec.payload_type
+        self._rtx_payload_type: int | None = None
+        self._rtx_seq = 0
+        self._extension_ids: dict[int, int] = {}
+        self._history: list[tuple[int, bytes | bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
+        self._paused_at: float | None = None
+        self.packets = 0
+        self.bytes = 0
+        self.retransmitted = 0
+        self.keyframes_requested = 0
+        self.nacks = 0
+        self.estimate_bps: int | None = None
+        self.packets_lost = 0
+        self.jitter = 0
+
+    @property
+    def publication_id(self) -> str:
+        return self.producer.publication_id
+
+    def configure(self, parameters: RTCRtpSendParameters) -> None:
+        """The subscriber's negotiated numbers: payload types and header extension ids."""
+        primary = parameters.codecs[0]
+        self._payload_type = primary.payloadType or self._payload_type
+        for codec in parameters.codecs:
+            if (codec.mimeType.lower().endswith("/rtx")
+                    and codec.parameters.get("apt") == primary.payloadType):
+                self._rtx_payload_type = codec.payloadType
+        ids_by_uri = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        # The mid extension names the publisher's m-line, meaningless to the subscriber:
+        # blank it (the subscriber demultiplexes by the SSRC in its SDP).
+        self._extension_ids = {
+            producer_id: ids_by_uri[uri]
+            for producer_id, uri in self.producer.extension_uris.items()
+            if uri != MID_URI and uri in ids_by_uri
+        }
+        self.ready = True
+        self.producer.request_keyframe()
+
+    async def forward(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
+                      keyframe: bool) -> None:
+        if not self.ready or self.paused or self.closed:
+            return
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                self.producer.request_keyframe()
+                return
+            self.waiting_for_keyframe = False
+        out_seq = self._seq.map(seq)
+        if out_seq is None:
+            return
+        out_ts = self._ts.map(timestamp)
+        packet = rewrite(data, header, ssrc=self.sender._ssrc, payload_type=self._payload_type,
+                         sequence_number=out_seq, timestamp=out_ts,
+                         extension_ids=self._extension_ids)
+        wire_seq = out_seq & 0xFFFF
+        self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
+        self.sender.last_ntp = current_ntp_time()
+        self.sender.last_rtp = out_ts
+        if await self.sender.send_rtp(packet, len(data) - header.payload_at):
+            self.packets += 1
+            self.bytes += len(packet)
+
+    async def retransmit(self, lost: list[int]) -> None:
+        """Answer a subscriber's NACK from history, on the RTX stream where negotiated."""
+        self.nacks += 1
+        for seq in lost:
+            entry = self._history[seq % HISTORY_SIZE]
+            if entry is None or entry[0] != seq:
+                continue
+            _, packet, header = entry
+            if self._rtx_payload_type is not None:
+                # `rewrite` kept the layout, so the publisher's header offsets still apply.
+                packet = wrap_rtx(packet, header, payload_type=self._rtx_payload_type,
+                                  sequence_number=self._rtx_seq, ssrc=self.sender._rtx_ssrc)
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            if await self.sender.send_rtp(packet, 0):
+                self.retransmitted += 1
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Continue after a pause as after a source switch: no gap, a pause in time."""
+        if not self.paused:
+            return
+        self.paused = False
+        elapsed = time.monotonic() - (self._paused_at or time.monotonic())
+        self._seq.switch_source()
+        self._ts.switch_source(int(elapsed * self.producer.codec.clock_rate))
+        self.waiting_for_keyframe = self.producer.needs_keyframe
+        if self.waiting_for_keyframe:
+            self.producer.request_keyframe()
+
+    def stats(self) -> TrackStats:
+        return TrackStats(packets=self.packets, bytes=self.bytes, packets_lost=self.packets_lost,
+                          jitter_ms=self.jitter * 1000 / self.producer.codec.clock_rate,
+                          bitrate_bps=float(self.estimate_bps or 0),
+                          keyframes_requested=self.keyframes_requested, nacks=self.nacks)

@@ -1,0 +1,298 @@
+"""Every touch of aiortc's private internals lives here, checked against the pinned version.
+
+The relay uses aiortc for ICE, DTLS, SRTP and SDP, but not for media: on a publisher's
+Transport each transceiver's receiver is replaced by a `ForwardingReceiver` (no jitter buffer,
+no decoder thread) and decrypted RTP is handed over as bytes before aiortc would parse it; on a
+subscriber's Transport each sender is a `ForwardingSender` (no encoder) that sends the bytes
+the relay gives it and passes RTCP feedback back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.codecs import get_capabilities
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecCapability,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
+
+log = logging.getLogger("kelian.relay.glue")
+
+PINNED_AIORTC = "1.16.0"
+RtpBytesHandler = Callable[[bytes, int], Awaitable[None]]
+
+
+def check_version() -> None:
+    if aiortc.__version__ != PINNED_AIORTC:
+        raise RuntimeError(f"the relay is built against aiortc {PINNED_AIORTC}, "
+                           f"found {aiortc.__version__}; re-run tests/media before changing")
+
+
+def random32() -> int:
+    return random.getrandbits(32)
+
+
+def dtls_transport_of(transceiver: RTCRtpTransceiver) -> RTCDtlsTransport:
+    return transceiver.receiver.transport
+
+
+def intercept_rtp(dtls: RTCDtlsTransport, handler: RtpBytesHandler) -> None:
+    """Hand every decrypted RTP packet of `dtls` to `handler` as bytes (RTCP still goes
+    through aiortc's router to the receivers and senders)."""
+    dtls._handle_rtp_data = handler  # type: ignore[method-assign,assignment]
+
+
+async def send_rtp(dtls: RTCDtlsTransport, data: bytes | bytearray) -> bool:
+    """Encrypt and send one RTP or RTCP packet; False when the Transport is not connected."""
+    try:
+        await dtls._send_rtp(bytes(data))
+    except ConnectionError:
+        return False
+    return True
+
+
+def prefer_codecs(transceiver: RTCRtpTransceiver, mime_types: list[str]) -> None:
+    """Offer or answer only the codecs the relay can forward (plus RTX for video)."""
+    caps = get_capabilities(transceiver.kind).codecs
+    wanted = [m.lower() for m in mime_types]
+    chosen: list[RTCRtpCodecCapability] = []
+    for mime in wanted:
+        chosen.extend(c for c in caps if c.mimeType.lower() == mime)
+    chosen.extend(c for c in caps if c.mimeType.lower() == "video/rtx")
+    transceiver.setCodecPreferences(chosen)
+
+
+# Publisher side --------------------------------------------------------------------------------
+
+
+class ReceiverListener(Protocol):
+    def receiver_started(self, receiver: ForwardingReceiver,
+                         parameters: RTCRtpReceiveParameters) -> None: ...
+
+    def receiver_rtcp(self, receiver: ForwardingReceiver, packet: AnyRtcpPacket) -> None: ...
+
+    def receiver_stopped(self, receiver: ForwardingReceiver) -> None: ...
+
+
+class ForwardingReceiver:
+    """Stands in for RTCRtpReceiver: registers for RTCP, never buffers or decodes."""
+
+    def __init__(self, kind: str, transport: RTCDtlsTransport, mid: str | None,
+                 listener: ReceiverListener):
+        self.kind = kind
+        self.mid = mid
+        self._transport = transport
+        self._listener = listener
+        self._track: Any = None
+        self._enabled = True
+        self._started = False
+        self.rtcp_ssrc: int | None = None
+
+    @property
+    def transport(self) -> RTCDtlsTransport:
+        return self._transport
+
+    @property
+    def track(self) -> Any:
+        return self._track
+
+    def setTransport(self, transport: RTCDtlsTransport) -> None:  # noqa: N802 (aiortc's name)
+        self._transport = transport
+
+    def _set_rtcp_ssrc(self, ssrc: int) -> None:
+        self.rtcp_ssrc = ssrc
+
+    async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._transport._register_rtp_receiver(self, parameters)
+        self._listener.receiver_started(self, parameters)
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            self._transport._unregister_rtp_receiver(self)
+            self._listener.receiver_stopped(self)
+
+    def _handle_disconnect(self) -> None:
+        pass
+
+    async def _handle_rtp_packet(self, packet: Any, arrival_time_ms: int) -> None:
+        pass  # RTP reaches the relay as bytes through `intercept_rtp`
+
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        self._listener.receiver_rtcp(self, packet)
+
+    async def send_pli(self, media_ssrc: int) -> None:
+        if self.rtcp_ssrc is not None:
+            await send_rtp(self._transport, bytes(
+                RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self.rtcp_ssrc, media_ssrc=media_ssrc)))
+
+    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        if self.rtcp_ssrc is not None and lost:
+            packet = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=self.rtcp_ssrc,
+                                     media_ssrc=media_ssrc)
+            packet.lost = lost
+            await send_rtp(self._transport, bytes(packet))
+
+    async def send_receiver_report(self, reports: list[RtcpReceiverInfo]) -> None:
+        if self.rtcp_ssrc is not None and reports:
+            await send_rtp(self._transport, bytes(RtcpRrPacket(ssrc=self.rtcp_ssrc,
+                                                                 reports=reports)))
+
+
+def install_receivers(pc: RTCPeerConnection, listener: ReceiverListener) -> list[ForwardingReceiver]:
+    """Replace the receivers aiortc made for a remote offer; call before setLocalDescription."""
+    installed = []
+    for transceiver in pc.getTransceivers():
+        current = transceiver.receiver
+        if isinstance(current, ForwardingReceiver):
+            continue
+        receiver = ForwardingReceiver(transceiver.kind, current.transport, transceiver.mid,
+                                      listener)
+        receiver._set_rtcp_ssrc(transceiver.sender._ssrc)
+        transceiver._RTCRtpTransceiver__receiver = receiver  # type: ignore[attr-defined]
+        installed.append(receiver)
+    return installed
+
+
+# Subscriber side -------------------------------------------------------------------------------
+
+
+class SenderListener(Protocol):
+    def sender_started(self, sender: ForwardingSender, parameters: RTCRtpSendParameters) -> None: ...
+
+    def sender_nack(self, sender: ForwardingSender, lost: list[int]) -> None: ...
+
+    def sender_keyframe_request(self, sender: ForwardingSender) -> None: ...
+
+    def sender_estimate(self, sender: ForwardingSender, bitrate: int) -> None: ...
+
+    def sender_report(self, sender: ForwardingSender, report: RtcpReceiverInfo) -> None: ...
+
+
+class ForwardingSender:
+    """Stands in for RTCRtpSender: sends the relay's rewritten bytes, reports RTCP feedback,
+    and sends Sender Reports from what it forwarded."""
+
+    def __init__(self, kind: str, transport: RTCDtlsTransport, listener: SenderListener):
+        self.kind = kind
+        self._transport = transport
+        self._listener = listener
+        self._ssrc = random32()
+        self._rtx_ssrc = random32()
+        self._stream_id = str(uuid.uuid4())
+        self._track_id = str(uuid.uuid4())
+        self._enabled = True
+        self._track: Any = None
+        self._rtcp_task: asyncio.Task[None] | None = None
+        self.started = False
+        self.packets_sent = 0
+        self.octets_sent = 0
+        # (ntp, rtp) of the last forwarded packet's capture time, for Sender Reports
+        self.last_ntp: int = 0
+        self.last_rtp: int = 0
+
+    @property
+    def transport(self) -> RTCDtlsTransport:
+        return self._transport
+
+    @property
+    def track(self) -> Any:
+        return self._track
+
+    def replaceTrack(self, track: Any) -> None:  # noqa: N802
+        self._track = track
+
+    def setTransport(self, transport: RTCDtlsTransport) -> None:  # noqa: N802
+        self._transport = transport
+
+    async def send(self, parameters: RTCRtpSendParameters) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._transport._register_rtp_sender(self, parameters)
+        self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+        self._listener.sender_started(self, parameters)
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        self._transport._unregister_rtp_sender(self)
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
+            await asyncio.gather(self._rtcp_task, return_exceptions=True)
+        await send_rtp(self._transport, bytes(RtcpByePacket(sources=[self._ssrc])))
+
+    async def send_rtp(self, data: bytes | bytearray, payload_size: int) -> bool:
+        ok = await send_rtp(self._transport, data)
+        if ok:
+            self.packets_sent += 1
+            self.octets_sent += payload_size
+        return ok
+
+    async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self._listener.sender_nack(self, list(packet.lost))
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self._listener.sender_keyframe_request(self)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if self._ssrc in ssrcs:
+                self._listener.sender_estimate(self, bitrate)
+        elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    self._listener.sender_report(self, report)
+
+    async def _run_rtcp(self) -> None:
+        while True:
+            await asyncio.sleep(0.5 + random.random())
+            if self.packets_sent:
+                sr = RtcpSrPacket(ssrc=self._ssrc, sender_info=RtcpSenderInfo(
+                    ntp_timestamp=self.last_ntp, rtp_timestamp=self.last_rtp & 0xFFFFFFFF,
+                    packet_count=self.packets_sent & 0xFFFFFFFF,
+                    octet_count=self.octets_sent & 0xFFFFFFFF))
+                await send_rtp(self._transport, bytes(sr))
+
+
+def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
+                            listener: SenderListener) -> tuple[RTCRtpTransceiver, ForwardingSender]:
+    """A sendonly transceiver whose sender forwards; offers only `mime_type` (+ RTX)."""
+    transceiver = pc.addTransceiver(kind, direction="sendonly")
+    prefer_codecs(transceiver, [mime_type])
+    sender = ForwardingSender(kind, transceiver.sender.transport, listener)
+    sender._stream_id = transceiver.sender._stream_id
+    transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
+    transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
+    return transceiver, sender

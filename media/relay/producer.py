@@ -1,0 +1,127 @@
+"""A Producer: the relay's receiving end of one Publication. It fans packets out to Consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..interface import PublicationInfo, TrackStats
+from ..rtp.header import RtpHeader
+from ..rtp.keyframes import keyframe_test, needs_keyframe
+from ..rtp.numbers import SEQ_MOD, TS_MOD, Unwrapper
+
+if TYPE_CHECKING:
+    from .consumer import Consumer
+    from .glue import ForwardingReceiver
+
+KEYFRAME_REQUEST_INTERVAL_S = 0.3  # at most this often a PLI goes upstream
+NACK_MAX_MISSING = 256  # upstream losses remembered for NACKs
+
+
+@dataclass
+class RtpCodec:
+    mime_type: str
+    payload_type: int
+    clock_rate: int
+    rtx_payload_type: int | None
+
+
+class Producer:
+    def __init__(self, info: PublicationInfo, codec: RtpCodec, ssrc: int | None,
+                 rtx_ssrc: int | None, extension_uris: dict[int, str],
+                 receiver: ForwardingReceiver, clock: Callable[[], float] = time.monotonic):
+        self.info = info
+        self.codec = codec
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.extension_uris = extension_uris  # the publisher's extension id -> uri
+        self.receiver = receiver
+        self.consumers: set[Consumer] = set()
+        self.needs_keyframe = needs_keyframe(codec.mime_type)
+        self.muted = info.muted
+        self.closed = False
+        self._is_keyframe = keyframe_test(codec.mime_type)
+        self._seq = Unwrapper(SEQ_MOD)
+        self._ts = Unwrapper(TS_MOD)
+        self._missing: set[int] = set()
+        self._highest: int | None = None
+        self._clock = clock
+        self._last_keyframe_request = -1e9
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.packets = 0
+        self.bytes = 0
+        self.keyframes_requested = 0
+        self.nacks_sent = 0
+
+    @property
+    def publication_id(self) -> str:
+        return self.info.publication_id
+
+    async def on_rtp(self, data: bytes | bytearray, header: RtpHeader) -> None:
+        """One decrypted packet from the publisher: count it, note losses, fan it out."""
+        seq = self._seq.extend(header.sequence_number)
+        self._note_sequence(seq)
+        timestamp = self._ts.extend(header.timestamp)
+        self.packets += 1
+        self.bytes += len(data)
+        if self.muted or not self.consumers:
+            return
+        keyframe = False
+        consumers = list(self.consumers)
+        if self.needs_keyframe and any(c.waiting_for_keyframe for c in consumers):
+            keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
+        for consumer in consumers:
+            await consumer.forward(data, header, seq, timestamp, keyframe)
+
+    def _note_sequence(self, seq: int) -> None:
+        """Remember gaps in the publisher's numbering and NACK them upstream."""
+        if self._highest is None or seq <= self._highest:
+            self._missing.discard(seq)  # recovered, late or retransmitted
+            if self._highest is None:
+                self._highest = seq
+            return
+        if seq > self._highest + 1:
+            self._missing.update(range(max(self._highest + 1, seq - NACK_MAX_MISSING), seq))
+            while len(self._missing) > NACK_MAX_MISSING:
+                self._missing.discard(min(self._missing))
+            self._spawn(self._send_nack())
+        self._highest = seq
+
+    async def _send_nack(self) -> None:
+        if self.ssrc is None or not self._missing:
+            return
+        self.nacks_sent += 1
+        await self.receiver.send_nack(self.ssrc, [s & 0xFFFF for s in sorted(self._missing)])
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per interval."""
+        if not self.needs_keyframe or self.ssrc is None or self.closed:
+            return
+        now = self._clock()
+        if now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_S:
+            return
+        self._last_keyframe_request = now
+        self.keyframes_requested += 1
+        self._spawn(self.receiver.send_pli(self.ssrc))
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def stats(self) -> TrackStats:
+        return TrackStats(packets=self.packets, bytes=self.bytes,
+                          packets_lost=len(self._missing),
+                          keyframes_requested=self.keyframes_requested, nacks=self.nacks_sent)
+
+    def close(self) -> list[Consumer]:
+        """Close the Producer; returns its Consumers, which close with it."""
+        self.closed = True
+        consumers = list(self.consumers)
+        self.consumers.clear()
+        for task in self._tasks:
+            task.cancel()
+        return consumers

@@ -1,0 +1,196 @@
+"""The relay's Room (one lesson's Router) and the node's MediaService.
+
+Close cascade: closing the Room closes every participant's Transports; closing a publisher
+Transport closes its Producers; closing a Producer closes its Consumers (their m-lines go
+inactive on the subscribers' next negotiation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from ..interface import (
+    CloseReason,
+    EventSink,
+    MediaError,
+    PublicationAdded,
+    PublicationInfo,
+    PublicationRemoved,
+    RoomStats,
+    SourceLabel,
+    TransportClosed,
+)
+from .glue import check_version
+from .producer import Producer
+from .transports import PublisherTransport, SubscriberTransport
+
+log = logging.getLogger("kelian.relay.room")
+
+
+class RelayRoom:
+    def __init__(self, room_id: str, on_event: EventSink):
+        self.room_id = room_id
+        self._emit = on_event
+        self._publishers: dict[str, PublisherTransport] = {}
+        self._subscribers: dict[str, SubscriberTransport] = {}
+        self._producers: dict[str, Producer] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    # Publishing --------------------------------------------------------------------------------
+
+    async def publish(self, participant_id: str, offer_sdp: str,
+                      sources: dict[str, SourceLabel]) -> str:
+        self._check_open()
+        transport = self._publishers.get(participant_id)
+        if transport is None:
+            transport = PublisherTransport(self, participant_id)
+            self._publishers[participant_id] = transport
+            self._watch(transport.pc, participant_id)
+        try:
+            return await transport.negotiate(offer_sdp, sources)
+        except MediaError:
+            if not transport.producers:
+                self._publishers.pop(participant_id, None)
+                await transport.close()
+            raise
+
+    def producer_added(self, producer: Producer) -> None:
+        self._producers[producer.publication_id] = producer
+        log.info("room %s: %s publishes %s (%s)", self.room_id, producer.info.participant_id,
+                 producer.publication_id, producer.codec.mime_type)
+        self._emit(PublicationAdded(producer.info))
+
+    def producer_closed(self, producer: Producer, reason: CloseReason = CloseReason.producer_closed
+                        ) -> None:
+        if self._producers.pop(producer.publication_id, None) is None:
+            return
+        for consumer in producer.close():
+            subscriber = self._subscribers.get(consumer.subscriber_id)
+            if subscriber is not None:
+                subscriber.remove(producer.publication_id)
+        self._emit(PublicationRemoved(producer.publication_id, producer.info.participant_id,
+                                      reason))
+
+    # Subscribing -------------------------------------------------------------------------------
+
+    async def subscribe(self, participant_id: str, publication_ids: Sequence[str]) -> str | None:
+        self._check_open()
+        unknown = [p for p in publication_ids if p not in self._producers]
+        if unknown:
+            raise MediaError("unknown_publication", f"no publication {unknown[0]} in this room")
+        transport = self._subscribers.get(participant_id)
+        if transport is None:
+            transport = SubscriberTransport(self, participant_id)
+            self._subscribers[participant_id] = transport
+            self._watch(transport.pc, participant_id)
+        wanted = set(publication_ids)
+        current = set(transport.consumers)
+        if wanted == current and transport.pc.signalingState != "closed" and current:
+            return None
+        for publication_id in current - wanted:
+            transport.remove(publication_id)
+        for publication_id in publication_ids:
+            if publication_id not in current:
+                transport.add(self._producers[publication_id])
+        return await transport.offer()
+
+    async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
+        transport = self._subscribers.get(participant_id)
+        if transport is None:
+            raise MediaError("unexpected_answer", "nothing was offered to this participant")
+        await transport.accept(answer_sdp)
+
+    def set_muted(self, publication_id: str, muted: bool) -> None:
+        producer = self._producers.get(publication_id)
+        if producer is None:
+            raise MediaError("unknown_publication", f"no publication {publication_id}")
+        producer.muted = muted
+        for consumer in producer.consumers:
+            consumer.pause() if muted else consumer.resume()
+
+    # Leaving and closing -----------------------------------------------------------------------
+
+    async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
+        publisher = self._publishers.pop(participant_id, None)
+        if publisher is not None:
+            for producer in list(publisher.producers.values()):
+                self.producer_closed(producer, reason)
+            await publisher.close()
+        subscriber = self._subscribers.pop(participant_id, None)
+        if subscriber is not None:
+            await subscriber.close()
+
+    async def close(self, reason: CloseReason) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for participant_id in list(self._publishers) + list(self._subscribers):
+            await self.remove_participant(participant_id, reason)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _watch(self, pc: Any, participant_id: str) -> None:
+        @pc.on("connectionstatechange")
+        async def _state() -> None:
+            if pc.connectionState == "failed" and not self.closed:
+                log.info("room %s: transport of %s failed", self.room_id, participant_id)
+                await self.remove_participant(participant_id, CloseReason.transport_failed)
+                self._emit(TransportClosed(participant_id, CloseReason.transport_failed))
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MediaError("room_closed", f"room {self.room_id} is closed")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Reading -----------------------------------------------------------------------------------
+
+    def publications(self) -> list[PublicationInfo]:
+        return [p.info for p in self._producers.values()]
+
+    def stats(self) -> RoomStats:
+        subscriptions = {
+            (transport.participant_id, publication_id): consumer.stats()
+            for transport in self._subscribers.values()
+            for publication_id, consumer in transport.consumers.items()
+        }
+        return RoomStats(
+            publications={pid: p.stats() for pid, p in self._producers.items()},
+            subscriptions=subscriptions,
+        )
+
+
+class RelayService:
+    """The media plane of one node: its Rooms."""
+
+    def __init__(self) -> None:
+        check_version()
+        self._rooms: dict[str, RelayRoom] = {}
+
+    async def open_room(self, room_id: str, on_event: EventSink) -> RelayRoom:
+        room = self._rooms.get(room_id)
+        if room is None or room.closed:
+            room = RelayRoom(room_id, on_event)
+            self._rooms[room_id] = room
+        return room
+
+    def room(self, room_id: str) -> RelayRoom | None:
+        room = self._rooms.get(room_id)
+        return room if room is not None and not room.closed else None
+
+    async def close_room(self, room_id: str, reason: CloseReason) -> None:
+        room = self._rooms.pop(room_id, None)
+        if room is not None:
+            await room.close(reason)
+
+    async def close(self) -> None:
+        for room_id in list(self._rooms):
+            await self.close_room(room_id, CloseReason.room_closed)

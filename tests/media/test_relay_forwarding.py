@@ -1,0 +1,191 @@
+"""The relay forwards RTP between real aiortc peers (ICE, DTLS, SRTP on loopback) unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+
+import pytest
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from media.interface import CloseReason, MediaError, MediaEvent, PublicationAdded, SourceLabel
+from media.relay.glue import ForwardingReceiver, ForwardingSender
+from media.relay.room import RelayRoom, RelayService
+from media.rtp.header import read_header
+from media.rtp.keyframes import vp8_keyframe_start
+from tests.helpers import eventually
+
+Captured = dict[int, list[tuple[int, int, bytes]]]  # ssrc -> [(payload type, seq, payload)]
+
+
+def _peer() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def _capture_sent(pc: RTCPeerConnection, into: Captured) -> None:
+    dtls = pc.getTransceivers()[0].sender.transport
+    original = dtls._send_rtp
+
+    async def send(data: bytes) -> None:
+        if not 192 <= data[1] <= 223:  # not RTCP
+            header = read_header(data)
+            into[header.ssrc].append((header.payload_type, header.sequence_number,
+                                      data[header.payload_at:]))
+        await original(data)
+
+    dtls._send_rtp = send
+
+
+def _capture_received(pc: RTCPeerConnection, into: Captured) -> None:
+    dtls = pc.getTransceivers()[0].receiver.transport
+    original = dtls._handle_rtp_data
+
+    async def handle(data: bytes, arrival_time_ms: int) -> None:
+        header = read_header(data)
+        into[header.ssrc].append((header.payload_type, header.sequence_number,
+                                  data[header.payload_at:]))
+        await original(data, arrival_time_ms)
+
+    dtls._handle_rtp_data = handle
+
+
+async def _publish(room: RelayRoom, events: list[MediaEvent]) -> tuple[RTCPeerConnection, Captured]:
+    publisher = _peer()
+    publisher.addTrack(VideoStreamTrack())
+    publisher.addTrack(AudioStreamTrack())
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await room.publish("teacher", publisher.localDescription.sdp,
+                                {"0": SourceLabel.camera, "1": SourceLabel.microphone})
+    sent: Captured = defaultdict(list)
+    _capture_sent(publisher, sent)
+    await publisher.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    await eventually(lambda: sum(isinstance(e, PublicationAdded) for e in events) == 2, timeout=10)
+    return publisher, sent
+
+
+async def _subscribe(room: RelayRoom, name: str) -> tuple[RTCPeerConnection, Captured]:
+    ids = [p.publication_id for p in room.publications()]
+    offer = await room.subscribe(name, ids)
+    assert offer is not None
+    subscriber = _peer()
+    await subscriber.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    received: Captured = defaultdict(list)
+    _capture_received(subscriber, received)
+    await subscriber.setLocalDescription(await subscriber.createAnswer())
+    await room.accept_answer(name, subscriber.localDescription.sdp)
+    return subscriber, received
+
+
+def _relay_transceivers(room: RelayRoom) -> list[RTCRtpTransceiver]:
+    pcs = [t.pc for t in list(room._publishers.values()) + list(room._subscribers.values())]
+    return [t for pc in pcs for t in pc.getTransceivers()]
+
+
+def _decoder_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.endswith("-decoder"))
+
+
+async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_first() -> None:
+    events: list[MediaEvent] = []
+    service = RelayService()
+    room = await service.open_room("lesson-1", events.append)
+    clients: list[RTCPeerConnection] = []
+    try:
+        publisher, sent = await _publish(room, events)
+        clients.append(publisher)
+        received: list[Captured] = []
+        for name in ("point-a", "point-b", "point-c"):
+            subscriber, got = await _subscribe(room, name)
+            clients.append(subscriber)
+            received.append(got)
+
+        video = next(p for p in room.publications() if p.kind == "video")
+        assert video.codec.lower() == "video/vp8"
+
+        def every_subscriber_has_video_and_audio() -> bool:
+            return all(len(got) == 2 and min(len(v) for v in got.values()) > 30
+                       for got in received)
+
+        await eventually(every_subscriber_has_video_and_audio, timeout=15)
+
+        sent_streams = {ssrc: [payload for _, _, payload in packets]
+                        for ssrc, packets in sent.items()}
+        for got in received:
+            for packets in got.values():
+                payloads = [payload for _, _, payload in packets]
+                source = next(s for s in sent_streams.values() if payloads[0] in s)
+                start = source.index(payloads[0])
+                # Same bytes in the same order: nothing decoded, re-encoded or reordered.
+                assert payloads == source[start : start + len(payloads)]
+                seqs = [seq for _, seq, _ in packets]
+                assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+            video_sent = sent_streams[publisher.getTransceivers()[0].sender._ssrc]
+            first_video = next(p for p in got.values() if p[0][2] in video_sent)
+            assert vp8_keyframe_start(first_video[0][2])  # the first packet starts a keyframe
+
+        # Nothing on the relay's side can decode or encode: its receivers and senders are the
+        # forwarding ones, and the only decoder threads are the subscribers' own (2 each).
+        relay_receivers = [t.receiver for t in _relay_transceivers(room)
+                           if t.direction == "recvonly"]
+        relay_senders = [t.sender for t in _relay_transceivers(room) if t.direction == "sendonly"]
+        assert len(relay_receivers) == 2 and len(relay_senders) == 6
+        assert all(isinstance(r, ForwardingReceiver) for r in relay_receivers)
+        assert all(isinstance(s, ForwardingSender) for s in relay_senders)
+        assert _decoder_threads() == 6
+    finally:
+        await service.close()
+        for pc in clients:
+            await pc.close()
+
+
+@pytest.mark.parametrize("sdp", ["", "garbage", "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"])
+async def test_malformed_offers_are_refused_with_a_media_error(sdp: str) -> None:
+    service = RelayService()
+    room = await service.open_room("lesson-2", lambda event: None)
+    try:
+        with pytest.raises(MediaError) as err:
+            await room.publish("teacher", sdp, {})
+        assert err.value.code == "bad_sdp"
+        assert room.publications() == []
+    finally:
+        await service.close()
+
+
+async def test_subscribing_to_an_unknown_publication_is_refused() -> None:
+    service = RelayService()
+    room = await service.open_room("lesson-3", lambda event: None)
+    try:
+        with pytest.raises(MediaError) as err:
+            await room.subscribe("point-a", ["pub-nope"])
+        assert err.value.code == "unknown_publication"
+    finally:
+        await service.close()
+
+
+async def test_the_close_cascade_ends_publications_and_subscriptions() -> None:
+    events: list[MediaEvent] = []
+    service = RelayService()
+    room = await service.open_room("lesson-4", events.append)
+    clients: list[RTCPeerConnection] = []
+    try:
+        publisher, _ = await _publish(room, events)
+        clients.append(publisher)
+        subscriber, _ = await _subscribe(room, "point-a")
+        clients.append(subscriber)
+        await room.remove_participant("teacher", CloseReason.participant_left)
+        assert room.publications() == []
+        assert room._subscribers["point-a"].consumers == {}
+        await service.close()
+        assert room.closed and room._subscribers == {} and room._publishers == {}
+    finally:
+        await service.close()
+        for pc in clients:
+            await pc.close()
+        await asyncio.sleep(0)
