@@ -10,6 +10,7 @@ import pytest
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -19,7 +20,7 @@ from media.interface import CloseReason, MediaError, MediaEvent, PublicationAdde
 from media.relay.glue import ForwardingReceiver, ForwardingSender
 from media.relay.room import RelayRoom, RelayService
 from media.rtp.header import read_header
-from media.rtp.keyframes import vp8_keyframe_start
+from media.rtp.keyframes import keyframe_test
 from tests.helpers import eventually
 
 Captured = dict[int, list[tuple[int, int, bytes]]]  # ssrc -> [(payload type, seq, payload)]
@@ -56,10 +57,14 @@ def _capture_received(pc: RTCPeerConnection, into: Captured) -> None:
     dtls._handle_rtp_data = handle
 
 
-async def _publish(room: RelayRoom, events: list[MediaEvent]) -> tuple[RTCPeerConnection, Captured]:
+async def _publish(room: RelayRoom, events: list[MediaEvent], video_codec: str = "video/VP8"
+                   ) -> tuple[RTCPeerConnection, Captured]:
     publisher = _peer()
     publisher.addTrack(VideoStreamTrack())
     publisher.addTrack(AudioStreamTrack())
+    video = publisher.getTransceivers()[0]
+    video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                               if c.mimeType.lower() in (video_codec.lower(), "video/rtx")])
     await publisher.setLocalDescription(await publisher.createOffer())
     answer = await room.publish("teacher", publisher.localDescription.sdp,
                                 {"0": SourceLabel.camera, "1": SourceLabel.microphone})
@@ -92,13 +97,16 @@ def _decoder_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name.endswith("-decoder"))
 
 
-async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_first() -> None:
+@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
+async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_first(
+    codec: str,
+) -> None:
     events: list[MediaEvent] = []
     service = RelayService()
     room = await service.open_room("lesson-1", events.append)
     clients: list[RTCPeerConnection] = []
     try:
-        publisher, sent = await _publish(room, events)
+        publisher, sent = await _publish(room, events, codec)
         clients.append(publisher)
         received: list[Captured] = []
         for name in ("point-a", "point-b", "point-c"):
@@ -107,7 +115,8 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
             received.append(got)
 
         video = next(p for p in room.publications() if p.kind == "video")
-        assert video.codec.lower() == "video/vp8"
+        assert video.codec.lower() == codec.lower()
+        starts_keyframe = keyframe_test(codec)
 
         def every_subscriber_has_video_and_audio() -> bool:
             return all(len(got) == 2 and min(len(v) for v in got.values()) > 30
@@ -128,7 +137,7 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
                 assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:], strict=False))
             video_sent = sent_streams[publisher.getTransceivers()[0].sender._ssrc]
             first_video = next(p for p in got.values() if p[0][2] in video_sent)
-            assert vp8_keyframe_start(first_video[0][2])  # the first packet starts a keyframe
+            assert starts_keyframe(first_video[0][2])  # the first packet starts a keyframe
 
         # Nothing on the relay's side can decode or encode: its receivers and senders are the
         # forwarding ones, and the only decoder threads are the subscribers' own (2 each).
