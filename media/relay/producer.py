@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..interface import PublicationInfo, TrackStats
-from ..rtp.header import RtpHeader
+from ..rtp.header import RtpError, RtpHeader, iter_extensions
 from ..rtp.keyframes import keyframe_test, needs_keyframe
 from ..rtp.numbers import SEQ_MOD, TS_MOD, Unwrapper
+from .speaker import AUDIO_LEVEL_URI
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -32,7 +33,8 @@ class RtpCodec:
 class Producer:
     def __init__(self, info: PublicationInfo, codec: RtpCodec, ssrc: int | None,
                  rtx_ssrc: int | None, extension_uris: dict[int, str],
-                 receiver: ForwardingReceiver, clock: Callable[[], float] = time.monotonic):
+                 receiver: ForwardingReceiver, clock: Callable[[], float] = time.monotonic,
+                 on_audio_level: Callable[[str, int], None] | None = None):
         self.info = info
         self.codec = codec
         self.ssrc = ssrc
@@ -55,6 +57,10 @@ class Producer:
         self.bytes = 0
         self.keyframes_requested = 0
         self.nacks_sent = 0
+        # The audio-level extension's id, when the publisher sends levels and someone listens.
+        self._on_audio_level = on_audio_level
+        self._level_id = next((i for i, uri in extension_uris.items() if uri == AUDIO_LEVEL_URI),
+                              None) if on_audio_level is not None else None
 
     @property
     def publication_id(self) -> str:
@@ -67,6 +73,8 @@ class Producer:
         timestamp = self._ts.extend(header.timestamp)
         self.packets += 1
         self.bytes += len(data)
+        if self._level_id is not None and header.has_extensions and not self.muted:
+            self._read_level(data, header)
         if self.muted or not self.consumers:
             return
         keyframe = False
@@ -75,6 +83,15 @@ class Producer:
             keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
         for consumer in consumers:
             await consumer.forward(data, header, seq, timestamp, keyframe)
+
+    def _read_level(self, data: bytes | bytearray, header: RtpHeader) -> None:
+        try:
+            for ext_id, at, _ in iter_extensions(data, header):
+                if ext_id == self._level_id and self._on_audio_level is not None:
+                    self._on_audio_level(self.info.participant_id, data[at] & 0x7F)
+                    return
+        except RtpError:
+            return
 
     def _note_sequence(self, seq: int) -> None:
         """Remember gaps in the publisher's numbering and NACK them upstream."""

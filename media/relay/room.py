@@ -13,6 +13,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from ..interface import (
+    ActiveSpeaker,
     CloseReason,
     EventSink,
     MediaError,
@@ -25,9 +26,12 @@ from ..interface import (
 )
 from .glue import check_version
 from .producer import Producer
+from .speaker import SpeakerDetector
 from .transports import PublisherTransport, SubscriberTransport
 
 log = logging.getLogger("kelian.relay.room")
+
+SPEAKER_POLL_S = 0.25
 
 
 class RelayRoom:
@@ -38,6 +42,8 @@ class RelayRoom:
         self._subscribers: dict[str, SubscriberTransport] = {}
         self._producers: dict[str, Producer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._speakers = SpeakerDetector()
+        self._speaker_task: asyncio.Task[None] | None = None
         self.closed = False
 
     # Publishing --------------------------------------------------------------------------------
@@ -63,6 +69,18 @@ class RelayRoom:
         log.info("room %s: %s publishes %s (%s)", self.room_id, producer.info.participant_id,
                  producer.publication_id, producer.codec.mime_type)
         self._emit(PublicationAdded(producer.info))
+
+    def audio_level(self, participant_id: str, level_dbov: int) -> None:
+        self._speakers.add(participant_id, level_dbov)
+        if self._speaker_task is None and not self.closed:
+            self._speaker_task = asyncio.ensure_future(self._announce_speakers())
+
+    async def _announce_speakers(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(SPEAKER_POLL_S)
+            changed, speaker, level = self._speakers.poll()
+            if changed:
+                self._emit(ActiveSpeaker(speaker, level))
 
     def producer_closed(self, producer: Producer, reason: CloseReason = CloseReason.producer_closed
                         ) -> None:
@@ -123,6 +141,7 @@ class RelayRoom:
         subscriber = self._subscribers.pop(participant_id, None)
         if subscriber is not None:
             await subscriber.close()
+        self._speakers.forget(participant_id)
 
     async def close(self, reason: CloseReason) -> None:
         if self.closed:
@@ -130,9 +149,10 @@ class RelayRoom:
         self.closed = True
         for participant_id in list(self._publishers) + list(self._subscribers):
             await self.remove_participant(participant_id, reason)
-        for task in list(self._tasks):
+        tasks = list(self._tasks) + ([self._speaker_task] if self._speaker_task else [])
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _watch(self, pc: Any, participant_id: str) -> None:
         @pc.on("connectionstatechange")

@@ -127,6 +127,7 @@ class PublisherTransport:
             info,
             RtpCodec(primary.mimeType, primary.payloadType or 0, primary.clockRate, rtx_pt),
             ssrc, rtx_ssrc, {ext.id: ext.uri for ext in parameters.headerExtensions}, receiver,
+            on_audio_level=self.room.audio_level if receiver.kind == "audio" else None,
         )
         self.producers[receiver] = producer
         if ssrc is not None:
