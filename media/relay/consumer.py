@@ -36,7 +36,7 @@ class Consumer:
         self._rtx_seq = 0
         self._extension_ids: dict[int, int] = {}
         self._history: list[tuple[int, bytes | bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
-        self._paused_at: float | None = None
+        self._last_sent_at: float | None = None
         self.packets = 0
         self.bytes = 0
         self.retransmitted = 0
@@ -89,6 +89,7 @@ class Consumer:
         self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
         self.sender.last_ntp = current_ntp_time()
         self.sender.last_rtp = out_ts
+        self._last_sent_at = time.monotonic()
         if await self.sender.send_rtp(packet, len(data) - header.payload_at):
             self.packets += 1
             self.bytes += len(packet)
@@ -110,16 +111,19 @@ class Consumer:
                 self.retransmitted += 1
 
     def pause(self) -> None:
-        if not self.paused:
-            self.paused = True
-            self._paused_at = time.monotonic()
+        """Stop forwarding (the subscriber's link cannot carry this Publication)."""
+        self.paused = True
 
     def resume(self) -> None:
-        """Continue after a pause as after a source switch: no gap, a pause in time."""
-        if not self.paused:
-            return
-        self.paused = False
-        elapsed = time.monotonic() - (self._paused_at or time.monotonic())
+        if self.paused:
+            self.paused = False
+            self.restart()
+
+    def restart(self) -> None:
+        """Continue after packets were skipped (paused, muted) as after a source switch: the
+        numbering goes on without a gap, the timestamps jump by the time that passed, and video
+        waits for a keyframe."""
+        elapsed = time.monotonic() - self._last_sent_at if self._last_sent_at else 0.0
         self._seq.switch_source()
         self._ts.switch_source(int(elapsed * self.producer.codec.clock_rate))
         self.waiting_for_keyframe = self.producer.needs_keyframe

@@ -38,6 +38,7 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
+    pack_remb_fci,
     unpack_remb_fci,
 )
 
@@ -160,6 +161,13 @@ class ForwardingReceiver:
                                      media_ssrc=media_ssrc)
             packet.lost = lost
             await send_rtp(self._transport, bytes(packet))
+
+    async def send_remb(self, bitrate: int, ssrcs: list[int]) -> None:
+        """Ask the publisher to send at most `bitrate` (Receiver Estimated Maximum Bitrate)."""
+        if self.rtcp_ssrc is not None:
+            await send_rtp(self._transport, bytes(RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=self.rtcp_ssrc, media_ssrc=0,
+                fci=pack_remb_fci(bitrate, ssrcs))))
 
     async def send_receiver_report(self, reports: list[RtcpReceiverInfo]) -> None:
         if self.rtcp_ssrc is not None and reports:

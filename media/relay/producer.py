@@ -57,6 +57,7 @@ class Producer:
         self.bytes = 0
         self.keyframes_requested = 0
         self.nacks_sent = 0
+        self.asked_bps: int | None = None  # the last bitrate asked of the publisher (REMB)
         # The audio-level extension's id, when the publisher sends levels and someone listens.
         self._on_audio_level = on_audio_level
         self._level_id = next((i for i, uri in extension_uris.items() if uri == AUDIO_LEVEL_URI),
@@ -112,6 +113,14 @@ class Producer:
             return
         self.nacks_sent += 1
         await self.receiver.send_nack(self.ssrc, [s & 0xFFFF for s in sorted(self._missing)])
+
+    def ask_bitrate(self, target_bps: int) -> bool:
+        """Whether to send the publisher a new target: only when it moved by 10 % or more."""
+        last = self.asked_bps
+        if last is not None and abs(target_bps - last) < last * 0.1:
+            return False
+        self.asked_bps = target_bps
+        return True
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per interval."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -22,8 +23,12 @@ from ..interface import (
     PublicationRemoved,
     RoomStats,
     SourceLabel,
+    TrackKind,
     TransportClosed,
+    VideoPaused,
+    VideoResumed,
 )
+from .bandwidth import LinkDecision, publisher_target
 from .glue import check_version
 from .producer import Producer
 from .speaker import SpeakerDetector
@@ -102,7 +107,7 @@ class RelayRoom:
             raise MediaError("unknown_publication", f"no publication {unknown[0]} in this room")
         transport = self._subscribers.get(participant_id)
         if transport is None:
-            transport = SubscriberTransport(self, participant_id)
+            transport = SubscriberTransport(self, participant_id, self.link_estimate)
             self._subscribers[participant_id] = transport
             self._watch(transport.pc, participant_id)
         wanted = set(publication_ids)
@@ -116,6 +121,30 @@ class RelayRoom:
                 transport.add(self._producers[publication_id])
         return await transport.offer()
 
+    def link_estimate(self, transport: SubscriberTransport) -> None:
+        """A subscriber reported its estimate: pause or resume its video, steer publishers."""
+        if transport.estimate_bps is None:
+            return
+        decision = transport.link.update(transport.estimate_bps, time.monotonic())
+        video = [c for c in transport.consumers.values() if c.producer.info.kind is TrackKind.video]
+        if decision is LinkDecision.pause:
+            for consumer in video:
+                consumer.pause()
+            self._emit(VideoPaused(transport.participant_id, transport.estimate_bps))
+        elif decision is LinkDecision.resume:
+            for consumer in video:
+                consumer.resume()
+            self._emit(VideoResumed(transport.participant_id, transport.estimate_bps))
+        for consumer in video:
+            self._steer(consumer.producer)
+
+    def _steer(self, producer: Producer) -> None:
+        estimates = [c.estimate_bps for c in producer.consumers
+                     if not c.paused and c.estimate_bps is not None]
+        target = publisher_target(estimates)
+        if target is not None and producer.ask_bitrate(target):
+            self.spawn(producer.receiver.send_remb(target, [producer.ssrc or 0]))
+
     async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
         transport = self._subscribers.get(participant_id)
         if transport is None:
@@ -126,9 +155,10 @@ class RelayRoom:
         producer = self._producers.get(publication_id)
         if producer is None:
             raise MediaError("unknown_publication", f"no publication {publication_id}")
+        if producer.muted and not muted:
+            for consumer in producer.consumers:
+                consumer.restart()
         producer.muted = muted
-        for consumer in producer.consumers:
-            consumer.pause() if muted else consumer.resume()
 
     # Leaving and closing -----------------------------------------------------------------------
 

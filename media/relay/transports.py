@@ -13,6 +13,7 @@ from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo
 
 from ..interface import MediaError, PublicationInfo, SourceLabel, TrackKind
 from ..rtp.header import RtpError, read_header, unwrap_rtx
+from .bandwidth import LinkState
 from .consumer import Consumer
 from .glue import (
     ForwardingReceiver,
@@ -167,6 +168,7 @@ class SubscriberTransport:
         self._transceivers: dict[str, RTCRtpTransceiver] = {}
         self._on_estimate = on_estimate
         self.estimate_bps: int | None = None
+        self.link = LinkState()
 
     def add(self, producer: Producer) -> Consumer:
         transceiver, sender = add_sending_transceiver(self.pc, producer.info.kind.value,

@@ -1,0 +1,70 @@
+"""Bandwidth steering from subscribers' estimates (REMB): pure decisions, no I/O.
+
+A subscriber whose link cannot carry video is paused to audio only, and resumed once it has
+recovered; hysteresis keeps a link near the threshold from flapping. What the publisher is
+asked to send is the lowest estimate among the subscribers still receiving video, so every
+classroom that gets video can sustain it; the ones that cannot are paused instead of
+dragging the lesson down for everyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+VIDEO_PAUSE_BPS = 150_000  # below this for PAUSE_AFTER_S: audio only
+VIDEO_RESUME_BPS = 300_000  # above this for RESUME_AFTER_S: video again
+PAUSE_AFTER_S = 2.0
+RESUME_AFTER_S = 4.0
+PUBLISHER_FLOOR_BPS = 300_000
+PUBLISHER_CEILING_BPS = 4_000_000
+
+
+class LinkDecision(StrEnum):
+    pause = "pause"
+    resume = "resume"
+
+
+@dataclass
+class LinkState:
+    """One subscriber's link, fed with its estimates over time."""
+
+    video_paused: bool = False
+    _below_since: float | None = None
+    _above_since: float | None = None
+    estimate_bps: int | None = None
+
+    def update(self, estimate_bps: int, now: float) -> LinkDecision | None:
+        self.estimate_bps = estimate_bps
+        if not self.video_paused:
+            self._above_since = None
+            if estimate_bps >= VIDEO_PAUSE_BPS:
+                self._below_since = None
+                return None
+            if self._below_since is None:
+                self._below_since = now
+            if now - self._below_since >= PAUSE_AFTER_S:
+                self.video_paused = True
+                self._below_since = None
+                return LinkDecision.pause
+            return None
+        self._below_since = None
+        if estimate_bps < VIDEO_RESUME_BPS:
+            self._above_since = None
+            return None
+        if self._above_since is None:
+            self._above_since = now
+        if now - self._above_since >= RESUME_AFTER_S:
+            self.video_paused = False
+            self._above_since = None
+            return LinkDecision.resume
+        return None
+
+
+def publisher_target(estimates: Iterable[int]) -> int | None:
+    """The bitrate to ask a video publisher for, from its video subscribers' estimates."""
+    values = [e for e in estimates if e > 0]
+    if not values:
+        return None
+    return max(PUBLISHER_FLOOR_BPS, min(PUBLISHER_CEILING_BPS, min(values)))
