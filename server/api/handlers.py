@@ -45,7 +45,7 @@ class RecordHandlers:
         who = require_user(request)
         async with request.app[SESSIONS]() as db:
             rows, total, limit, offset = await list_records(db, who, self.spec, request.query)
-            items = [to_out(self.spec, row) for row in rows]
+            items = [to_out(self.spec, row, who) for row in rows]
         return json_response({"items": items, "total": total, "limit": limit, "offset": offset})
 
     async def create(self, request: web.Request) -> web.Response:
@@ -53,7 +53,7 @@ class RecordHandlers:
         payload = await read_json(request)
         async with request.app[SESSIONS]() as db:
             record = await create_record(db, who, self.spec, payload)
-            body = to_out(self.spec, record)
+            body = to_out(self.spec, record, who)
         location = request.app.router[self.item_route].url_for(id=str(body["id"]))
         return json_response(body, status=201, headers={"Location": str(location)})
 
@@ -61,14 +61,14 @@ class RecordHandlers:
         who = require_user(request)
         async with request.app[SESSIONS]() as db:
             record = await get_record(db, who, self.spec, record_id(request))
-            return json_response(to_out(self.spec, record))
+            return json_response(to_out(self.spec, record, who))
 
     async def update(self, request: web.Request) -> web.Response:
         who = require_user(request)
         payload = await read_json(request)
         async with request.app[SESSIONS]() as db:
             record = await update_record(db, who, self.spec, record_id(request), payload)
-            return json_response(to_out(self.spec, record))
+            return json_response(to_out(self.spec, record, who))
 
     async def delete(self, request: web.Request) -> web.Response:
         who = require_user(request)

@@ -207,7 +207,7 @@ TERMINALS = AdminKind(
 def _source_address(r: Any, n: Names, tr: Translate, p: Principal) -> Cell:
     if r.url:
         return Cell(r.url, mono=True)
-    if r.stream_key:
+    if r.stream_key and p.is_admin:  # the key lets an encoder publish: admins only
         return Cell(tr(N_("Stream key: %(key)s")) % {"key": r.stream_key}, mono=True)
     return Cell("")
 

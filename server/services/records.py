@@ -60,6 +60,7 @@ class RecordSpec:
     prepare: Prepare | None = None  # fills derived columns (hashes, keys, defaults)
     check: Check | None = None  # cross-field rules on the merged record
     guard_delete: Callable[[Principal, Any], None] | None = None  # raises to refuse a delete
+    admin_only: frozenset[str] = frozenset()  # output fields only admins see (credentials)
     write_only: frozenset[str] = frozenset()  # input fields that are not columns
 
     @property
@@ -312,5 +313,10 @@ async def delete_record(db: AsyncSession, p: Principal, spec: RecordSpec, record
     await db.commit()
 
 
-def to_out(spec: RecordSpec, record: Any) -> dict[str, Any]:
-    return spec.out.model_validate(record).model_dump(mode="json")
+def to_out(spec: RecordSpec, record: Any, p: Principal) -> dict[str, Any]:
+    """The record as the API returns it; credentials (`spec.admin_only`) only to admins."""
+    out = spec.out.model_validate(record).model_dump(mode="json")
+    if not p.is_admin:
+        for name in spec.admin_only:
+            out[name] = None
+    return out

@@ -116,6 +116,7 @@ SOURCE = RecordSpec(
              "kind": Filter(Source.kind), "q": Filter(Source.name, "contains")},
     prepare=_prepare_source,
     check=_check_source,
+    admin_only=frozenset({"stream_key"}),  # it lets an encoder publish into the classroom
 )
 
 # Users ---------------------------------------------------------------------------------------

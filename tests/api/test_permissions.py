@@ -221,3 +221,16 @@ async def test_expired_session_cookie_is_anonymous(api: Api, world: World,
                                                    db: AsyncSession) -> None:
     reply = await api.call("GET", "/api/v1/me", headers={"Cookie": f"{SESSION_COOKIE}=ks_forged"})
     assert reply.status == 401 and reply.code == "unauthenticated"
+
+
+async def test_stream_keys_are_shown_to_admins_only(api: Api, world: World) -> None:
+    admin = api.as_(world.tokens["admin"])
+    made = await admin.post("sources", {"classroom_id": world["hub_room"], "name": "OBS",
+                                        "kind": "whip"})
+    assert made.status == 201 and made.body["stream_key"]
+    for who in ("teacher", "inspector"):
+        seen = await api.as_(world.tokens[who]).get(f"sources/{made.body['id']}")
+        assert seen.status == 200, who
+        assert seen.body["stream_key"] is None, who
+        listed = await api.as_(world.tokens[who]).get("sources")
+        assert all(item["stream_key"] is None for item in listed.body["items"]), who

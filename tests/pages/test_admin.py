@@ -264,6 +264,14 @@ async def test_sources_show_their_url_or_stream_key(app_client: TestClient) -> N
     assert source.stream_key in page
     listing = text_of(await (await app_client.get("/admin/sources")).text())
     assert source.stream_key in listing and "rtsp://127.0.0.1:8554/teacher" in listing
+    # The key lets an encoder publish into the classroom: a teacher sees the source, not the key.
+    await sign_in(app_client, "teacher")
+    as_teacher = await app_client.get("/admin/sources")
+    assert as_teacher.status == 200
+    listing = text_of(await as_teacher.text())
+    assert "OBS 推流" in listing and source.stream_key not in listing
+    detail = text_of(await (await app_client.get(f"/admin/sources/{source.id}")).text())
+    assert "OBS 推流" in detail and source.stream_key not in detail
 
 
 async def test_terminal_token_is_shown_once_and_can_be_revoked(app_client: TestClient) -> None:
