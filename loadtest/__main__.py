@@ -1,0 +1,67 @@
+"""python -m loadtest SCENARIO --out DIR …"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .clip import default_cache_dir, load_clip
+from .fanout import FanoutOptions, RunError, run_fanout
+from .figures import RunFigures
+from .report import ratios, table, write
+
+TARGETS = ("kelian", "naive-aiortc")
+
+
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest")
+    parser.add_argument("scenario", choices=["fanout"])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--subscribers", type=_counts, default=[1, 10, 25, 50])
+    parser.add_argument("--duration", type=float, default=15.0, help="steady window, seconds")
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--target", action="append", choices=[*TARGETS, "janus"],
+                        help="repeat for several; default kelian")
+    parser.add_argument("--max-subscribers", type=_counts, default=[],
+                        help="per target, as target=N (e.g. naive-aiortc=10): skip larger N")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cache", type=Path, default=default_cache_dir())
+    args = parser.parse_args(argv)
+    command = "python -m loadtest " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+
+    load_clip(args.cache)  # generate it once, outside the timed runs
+    runs: list[RunFigures] = []
+    notes: list[str] = []
+    for target in args.target or ["kelian"]:
+        if target == "janus":
+            notes.append("- janus: not run; the Janus baseline is not built yet.")
+            continue
+        for n in args.subscribers:
+            print(f"fanout: {target} with {n} subscribers …", file=sys.stderr, flush=True)
+            try:
+                run = run_fanout(FanoutOptions(target, n, args.duration, args.warmup, args.cache,
+                                               args.workers))
+            except RunError as exc:
+                notes.append(f"- {target} at N={n} failed: {exc}")
+                print(f"  failed: {exc}", file=sys.stderr)
+                continue
+            runs.append(run)
+            print(f"  {run.cpu_us_per_packet} µs/pkt, loss {run.loss_pct} %, "
+                  f"delay p99 {run.delay_p99_ms} ms, join p99 {run.join_p99_ms} ms",
+                  file=sys.stderr, flush=True)
+            write(args.out, runs, command, notes)  # keep what was measured if later runs die
+    write(args.out, runs, command, notes)
+    print(table(runs))
+    for line in ratios(runs):
+        print(line)
+    return 0 if runs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
