@@ -2,6 +2,8 @@
 #   make run    create .venv, install Kelian, serve it with demo data on http://127.0.0.1:8080
 #   make test   install the test extras and run the whole test suite
 #   make lint   ruff
+#   make bench  a short fanout load test of the relay beside the naive aiortc baseline
+#               (BENCH_ARGS to change it; report in bench/)
 # Dependencies are reinstalled only when pyproject.toml or constraints.txt change (stamp files
 # in .venv record the last install).
 
@@ -11,9 +13,10 @@ BIN := $(VENV)/bin
 DEPS := pyproject.toml constraints.txt
 RUN_STAMP := $(VENV)/.kelian-run-installed
 TEST_STAMP := $(VENV)/.kelian-test-installed
+BENCH_STAMP := $(VENV)/.kelian-bench-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint
+.PHONY: run test lint bench
 
 run: $(RUN_STAMP)
 	$(BIN)/kelian serve --demo
@@ -23,6 +26,12 @@ test: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+
+BENCH_OUT ?= bench
+BENCH_ARGS ?= --subscribers 1,10,25 --duration 15 --target kelian --target naive-aiortc
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m loadtest fanout --out $(BENCH_OUT) $(BENCH_ARGS)
 
 $(BIN)/pip:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,4 +47,8 @@ $(RUN_STAMP): $(DEPS) | $(BIN)/pip
 # The test extras include everything `run` needs, so this install satisfies both stamps.
 $(TEST_STAMP): $(DEPS) | $(BIN)/pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
+	touch $@ $(RUN_STAMP)
+
+$(BENCH_STAMP): $(DEPS) | $(BIN)/pip
+	$(BIN)/python -m pip install -c constraints.txt -e '.[loadtest]'
 	touch $@ $(RUN_STAMP)

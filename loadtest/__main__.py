@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .clip import default_cache_dir, load_clip
+from .clip import CLIP_SECONDS, default_cache_dir, load_clip
 from .fanout import FanoutOptions, RunError, run_fanout
 from .figures import RunFigures
 from .report import ratios, table, write
@@ -28,14 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--target", action="append", choices=[*TARGETS, "janus"],
                         help="repeat for several; default kelian")
-    parser.add_argument("--max-subscribers", type=_counts, default=[],
-                        help="per target, as target=N (e.g. naive-aiortc=10): skip larger N")
+    parser.add_argument("--max-subscribers", action="append", default=[], metavar="TARGET=N",
+                        help="skip larger N for that target (e.g. naive-aiortc=10); repeatable")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
+    parser.add_argument("--clip-seconds", type=int, default=CLIP_SECONDS,
+                        help="length of the looped clip (shorter generates faster)")
     args = parser.parse_args(argv)
     command = "python -m loadtest " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
 
-    load_clip(args.cache)  # generate it once, outside the timed runs
+    load_clip(args.cache, args.clip_seconds)  # generate it once, outside the timed runs
+    limits = {target: int(n) for target, _, n in
+              (item.partition("=") for item in args.max_subscribers)}
     runs: list[RunFigures] = []
     notes: list[str] = []
     for target in args.target or ["kelian"]:
@@ -43,10 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             notes.append("- janus: not run; the Janus baseline is not built yet.")
             continue
         for n in args.subscribers:
+            if n > limits.get(target, n):
+                notes.append(f"- {target} at N={n}: skipped (--max-subscribers)")
+                continue
             print(f"fanout: {target} with {n} subscribers …", file=sys.stderr, flush=True)
             try:
                 run = run_fanout(FanoutOptions(target, n, args.duration, args.warmup, args.cache,
-                                               args.workers))
+                                               args.workers, args.clip_seconds))
             except RunError as exc:
                 notes.append(f"- {target} at N={n} failed: {exc}")
                 print(f"  failed: {exc}", file=sys.stderr)

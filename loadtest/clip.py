@@ -47,28 +47,28 @@ class Clip:
 
     @property
     def seconds(self) -> float:
-        return CLIP_SECONDS
+        return len(self.video) / FPS
 
     def video_bitrate(self) -> float:
-        return sum(len(p.data) for p in self.video) * 8 / CLIP_SECONDS
+        return sum(len(p.data) for p in self.video) * 8 / self.seconds
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kelian-loadtest"
 
 
-def clip_path(cache_dir: Path) -> Path:
-    return cache_dir / f"clip-v{FORMAT_VERSION}-{WIDTH}x{HEIGHT}p{FPS}-{CLIP_SECONDS}s.bin"
+def clip_path(cache_dir: Path, seconds: int = CLIP_SECONDS) -> Path:
+    return cache_dir / f"clip-v{FORMAT_VERSION}-{WIDTH}x{HEIGHT}p{FPS}-{seconds}s.bin"
 
 
-def load_clip(cache_dir: Path | None = None) -> Clip:
-    """The cached clip, generating it first when it is missing."""
-    path = clip_path(cache_dir or default_cache_dir())
+def load_clip(cache_dir: Path | None = None, seconds: int = CLIP_SECONDS) -> Clip:
+    """The cached clip, generating it first when it is missing (~5 s of CPU per clip second)."""
+    path = clip_path(cache_dir or default_cache_dir(), seconds)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as out:
-            for stream, packets in enumerate(_generate()):
+            for stream, packets in enumerate(_generate(seconds)):
                 for p in packets:
                     out.write(_RECORD.pack(stream, p.keyframe, p.pts, len(p.data)))
                     out.write(p.data)
@@ -106,16 +106,16 @@ def _video_encoder(bitrate: int, gop: int) -> av.VideoCodecContext:
     return codec  # type: ignore[return-value]
 
 
-def _frames() -> list[av.VideoFrame]:
+def _frames(seconds: int) -> list[av.VideoFrame]:
     """A pseudo-random texture sliding diagonally, with a flickering noise band (so the encoder
     has real work every frame and spends its bitrate)."""
     rng = random.Random(42)
-    tile_w = WIDTH + 2 * FPS * CLIP_SECONDS
+    tile_w = WIDTH + 2 * FPS * seconds
     texture = bytes(rng.getrandbits(8) // 4 + 96 for _ in range(tile_w))
     rows = [texture[(y * 7) % 97 :] + texture[: (y * 7) % 97] for y in range(64)]
     chroma = bytes([128]) * (WIDTH * HEIGHT // 4)
     frames = []
-    for index in range(FPS * CLIP_SECONDS):
+    for index in range(FPS * seconds):
         shift = 2 * index
         band_top = (index * 8) % (HEIGHT - 48)
         lines = []
@@ -146,7 +146,7 @@ def _encode_video(frames: list[av.VideoFrame], bitrate: int, gop: int) -> list[E
     return out
 
 
-def _encode_audio() -> list[EncodedPacket]:
+def _encode_audio(seconds: int) -> list[EncodedPacket]:
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = AUDIO_RATE
     codec.layout = "stereo"
@@ -154,7 +154,7 @@ def _encode_audio() -> list[EncodedPacket]:
     codec.bit_rate = 32_000
     codec.time_base = AUDIO_TIME_BASE
     out: list[EncodedPacket] = []
-    frames = AUDIO_RATE * CLIP_SECONDS // AUDIO_SAMPLES
+    frames = AUDIO_RATE * seconds // AUDIO_SAMPLES
     for index in range(frames + 1):
         frame = None
         if index < frames:
@@ -174,8 +174,9 @@ def _encode_audio() -> list[EncodedPacket]:
     return out
 
 
-def _generate() -> tuple[list[EncodedPacket], list[EncodedPacket], list[EncodedPacket]]:
-    frames = _frames()
-    main = _encode_video(frames, VIDEO_BITRATE, gop=FPS * CLIP_SECONDS)
+def _generate(seconds: int) -> tuple[list[EncodedPacket], list[EncodedPacket],
+                                     list[EncodedPacket]]:
+    frames = _frames(seconds)
+    main = _encode_video(frames, VIDEO_BITRATE, gop=FPS * seconds)
     intra = _encode_video(frames, KEYFRAME_BITRATE, gop=1)
-    return main, intra, _encode_audio()
+    return main, intra, _encode_audio(seconds)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from .clip import CLIP_SECONDS
 from .figures import RunFigures, summarise
 from .publisher import PublisherResult, run_publisher
 from .subscriber import WorkerResult, run_worker
@@ -36,6 +37,7 @@ class FanoutOptions:
     warmup_s: float
     cache_dir: Path
     workers: int | None = None
+    clip_seconds: int = CLIP_SECONDS
 
 
 class RunError(Exception):
@@ -91,7 +93,8 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
     try:
         pub_conn, pub_child = context.Pipe()
         publisher = context.Process(target=run_publisher, name="loadtest-publisher",
-                                    args=(server.url, str(options.cache_dir), pub_child, budget))
+                                    args=(server.url, str(options.cache_dir), options.clip_seconds,
+                                          pub_child, budget))
         publisher.start()
         processes.append(publisher)
         _receive(pub_conn, "published", 120)  # the first run may generate the clip

@@ -22,7 +22,7 @@ from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .clip import AUDIO_SAMPLES, AUDIO_TIME_BASE, CLIP_SECONDS, FPS, VIDEO_TIME_BASE, Clip, load_clip
+from .clip import AUDIO_SAMPLES, AUDIO_TIME_BASE, FPS, VIDEO_TIME_BASE, Clip, load_clip
 from .loopback import use_loopback_only
 from .rtpview import payload_offset
 
@@ -141,11 +141,11 @@ async def _publish(url: str, clip: Clip, conn: Connection, deadline: float) -> P
     return result
 
 
-def run_publisher(url: str, cache_dir: str, conn: Connection, max_seconds: float) -> None:
+def run_publisher(url: str, cache_dir: str, clip_seconds: int, conn: Connection,
+                  max_seconds: float) -> None:
     """Process entry point: publish until told to stop (or `max_seconds`), send the result."""
     use_loopback_only()
-    clip = load_clip(Path(cache_dir))
-    assert clip.seconds == CLIP_SECONDS
+    clip = load_clip(Path(cache_dir), clip_seconds)
     try:
         result = asyncio.run(_publish(url, clip, conn, time.monotonic() + max_seconds))
     except Exception as exc:  # reported to the coordinator, which fails the run
