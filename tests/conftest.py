@@ -26,6 +26,22 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Real argon2, with the cheapest parameters: the suite hashes hundreds of passwords and
+    the default profile costs ~0.3 s of CPU each. Hashes keep their parameters, so verification
+    and rehash-on-sign-in are exercised exactly as in production (where the default applies).
+    Servers the tests start as subprocesses use the default profile."""
+    from argon2 import PasswordHasher
+
+    from server.auth import secrets as password_secrets
+
+    default = password_secrets._hasher
+    password_secrets._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    password_secrets._hasher = default
+
+
 def _required(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
