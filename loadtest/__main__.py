@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip larger N for that target (e.g. naive-aiortc=10); repeatable")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cache", type=Path, default=default_cache_dir())
+    parser.add_argument("--profile", action="store_true",
+                        help="record the server with py-spy into OUT/profile-TARGET-N.txt")
     parser.add_argument("--clip-seconds", type=int, default=CLIP_SECONDS,
                         help="length of the looped clip (shorter generates faster)")
     args = parser.parse_args(argv)
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fanout: {target} with {n} subscribers …", file=sys.stderr, flush=True)
             try:
                 run = run_fanout(FanoutOptions(target, n, args.duration, args.warmup, args.cache,
-                                               args.workers, args.clip_seconds))
+                                               args.workers, args.clip_seconds,
+                                               args.out if args.profile else None))
             except RunError as exc:
                 notes.append(f"- {target} at N={n} failed: {exc}")
                 print(f"  failed: {exc}", file=sys.stderr)

@@ -8,10 +8,12 @@ and what every subscriber received. Every step has a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ class FanoutOptions:
     cache_dir: Path
     workers: int | None = None
     clip_seconds: int = CLIP_SECONDS
+    profile_dir: Path | None = None  # py-spy the server into DIR/profile-TARGET-N.txt
 
 
 class RunError(Exception):
@@ -45,12 +48,19 @@ class RunError(Exception):
 
 
 class ControlServer:
-    """The target's control server as a child process (python -m loadtest.control)."""
+    """The target's control server as a child process (python -m loadtest.control), run under
+    `py-spy record` (collapsed stacks into `profile`) when asked."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, profile: Path | None = None):
+        command = [sys.executable, "-m", "loadtest.control", "--target", target]
+        if profile is not None:
+            command = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+                       "--rate", "250", "--nonblocking", "--output", str(profile), "--", *command]
+        self.profiling = profile is not None
+        self.server_pid: int | None = None
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.control", "--target", target],
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+            command, stdout=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parent.parent)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # bounded: the child prints or exits
         if not line.startswith("PORT "):
@@ -60,9 +70,20 @@ class ControlServer:
 
     def stats(self) -> dict[str, float]:
         with urllib.request.urlopen(f"{self.url}/stats", timeout=10) as response:
-            return json.load(response)
+            stats = json.load(response)
+        self.server_pid = int(stats["pid"])
+        return stats
 
     def close(self) -> None:
+        if self.profiling and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # py-spy writes its profile and stops
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.server_pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.server_pid, signal.SIGTERM)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -88,7 +109,11 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
     n = options.subscribers
     workers = options.workers or min(MAX_WORKERS, max(1, math.ceil(n / SUBSCRIBERS_PER_WORKER)))
     budget = options.warmup_s + options.duration_s + 60 + n * 0.5
-    server = ControlServer(options.target)
+    profile = None
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+        profile = options.profile_dir / f"profile-{options.target}-{n}.txt"
+    server = ControlServer(options.target, profile)
     processes: list[multiprocessing.process.BaseProcess] = []
     try:
         pub_conn, pub_child = context.Pipe()
