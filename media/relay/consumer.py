@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from aiortc.clock import current_ntp_time
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from ..interface import TrackStats
@@ -66,6 +65,7 @@ class Consumer:
             for producer_id, uri in self.producer.extension_uris.items()
             if uri != MID_URI and uri in ids_by_uri
         }
+        self.sender.clock_rate = self.producer.codec.clock_rate
         self.ready = True
         self.producer.request_keyframe()
 
@@ -87,9 +87,9 @@ class Consumer:
                          extension_ids=self._extension_ids)
         wire_seq = out_seq & 0xFFFF
         self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
-        self.sender.last_ntp = current_ntp_time()
-        self.sender.last_rtp = out_ts
         self._last_sent_at = time.monotonic()
+        self.sender.last_rtp = out_ts
+        self.sender.last_sent_at = self._last_sent_at
         if await self.sender.send_rtp(packet, len(data) - header.payload_at):
             self.packets += 1
             self.bytes += len(packet)
@@ -131,7 +131,9 @@ class Consumer:
             self.producer.request_keyframe()
 
     def stats(self) -> TrackStats:
+        rtt = self.sender.rtt_s
         return TrackStats(packets=self.packets, bytes=self.bytes, packets_lost=self.packets_lost,
+                          rtt_ms=rtt * 1000 if rtt is not None else None,
                           jitter_ms=self.jitter * 1000 / self.producer.codec.clock_rate,
                           bitrate_bps=float(self.estimate_bps or 0),
                           keyframes_requested=self.keyframes_requested, nacks=self.nacks)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import (
@@ -224,8 +226,14 @@ class ForwardingSender:
         self.packets_sent = 0
         self.octets_sent = 0
         # (ntp, rtp) of the last forwarded packet's capture time, for Sender Reports
-        self.last_ntp: int = 0
+        # The last forwarded packet's RTP timestamp and when it went out, to place Sender
+        # Reports on the Consumer's timeline.
         self.last_rtp: int = 0
+        self.last_sent_at: float = 0.0
+        self.clock_rate = 90000
+        # Sender Reports sent, by their compact NTP time (RFC 3550 LSR), for round-trip times.
+        self._reports_sent: dict[int, float] = {}
+        self.rtt_s: float | None = None
 
     @property
     def transport(self) -> RTCDtlsTransport:
@@ -281,16 +289,30 @@ class ForwardingSender:
         elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
             for report in packet.reports:
                 if report.ssrc == self._ssrc:
+                    self._note_round_trip(report)
                     self._listener.sender_report(self, report)
+
+    def _note_round_trip(self, report: RtcpReceiverInfo) -> None:
+        sent_at = self._reports_sent.get(report.lsr)
+        if sent_at is not None and report.lsr:
+            rtt = time.monotonic() - sent_at - report.dlsr / 65536
+            if rtt >= 0:
+                self.rtt_s = rtt if self.rtt_s is None else 0.85 * self.rtt_s + 0.15 * rtt
 
     async def _run_rtcp(self) -> None:
         while True:
             await asyncio.sleep(0.5 + random.random())
             if self.packets_sent:
+                now = time.monotonic()
+                ntp = current_ntp_time()
+                rtp = self.last_rtp + int((now - self.last_sent_at) * self.clock_rate)
                 sr = RtcpSrPacket(ssrc=self._ssrc, sender_info=RtcpSenderInfo(
-                    ntp_timestamp=self.last_ntp, rtp_timestamp=self.last_rtp & 0xFFFFFFFF,
+                    ntp_timestamp=ntp, rtp_timestamp=rtp & 0xFFFFFFFF,
                     packet_count=self.packets_sent & 0xFFFFFFFF,
                     octet_count=self.octets_sent & 0xFFFFFFFF))
+                self._reports_sent[(ntp >> 16) & 0xFFFFFFFF] = now
+                while len(self._reports_sent) > 16:
+                    del self._reports_sent[next(iter(self._reports_sent))]
                 await send_rtp(self._transport, bytes(sr))
 
 

@@ -198,3 +198,31 @@ async def test_the_close_cascade_ends_publications_and_subscriptions() -> None:
         for pc in clients:
             await pc.close()
         await asyncio.sleep(0)
+
+
+async def test_subscription_stats_carry_packets_and_a_round_trip_time() -> None:
+    events: list[MediaEvent] = []
+    service = RelayService()
+    room = await service.open_room("lesson-5", events.append)
+    clients: list[RTCPeerConnection] = []
+    try:
+        publisher, _ = await _publish(room, events)
+        clients.append(publisher)
+        subscriber, _ = await _subscribe(room, "point-a")
+        clients.append(subscriber)
+
+        def measured() -> bool:
+            subscriptions = room.stats().subscriptions.values()
+            return len(subscriptions) == 2 and all(
+                s.packets > 0 and s.rtt_ms is not None for s in subscriptions)
+
+        # Sender and receiver reports go out every 0.5–1.5 s.
+        await eventually(measured, timeout=15)
+        for stats in room.stats().subscriptions.values():
+            assert stats.rtt_ms is not None and 0 <= stats.rtt_ms < 1000  # loopback
+        for stats in room.stats().publications.values():
+            assert stats.packets > 0 and stats.bytes > 0
+    finally:
+        await service.close()
+        for pc in clients:
+            await pc.close()
