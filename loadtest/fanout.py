@@ -62,7 +62,11 @@ class ControlServer:
             command, stdout=subprocess.PIPE, text=True,
             cwd=Path(__file__).resolve().parent.parent)
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # bounded: the child prints or exits
+        line = ""
+        for _ in range(10):  # py-spy prints a line of its own first
+            line = self.process.stdout.readline()  # bounded: the child prints or exits
+            if line.startswith("PORT ") or not line:
+                break
         if not line.startswith("PORT "):
             self.close()
             raise RunError(f"the {target} control server did not start: {line!r}")

@@ -28,6 +28,8 @@ class RunFigures:
     packets_forwarded: int  # received by all subscribers in the window
     server_packets_forwarded: int | None  # the server's own count, when it keeps one
     cpu_us_per_packet: float | None
+    cpu_ms_per_subscriber_s: float | None  # server CPU ms per subscriber per second
+    kbps_per_subscriber: float | None  # what a subscriber received (RTP, audio + video)
     server_cpu_cores: float  # server CPU seconds per wall second in the window
     subscribers_per_core: float | None
     loss_pct: float | None  # mean over subscribers
@@ -73,6 +75,9 @@ def summarise(*, scenario: str, target: str, subscribers: int, window_s: float,
         subscribers_measured=len(figures), window_s=round(window_s, 2),
         packets_forwarded=forwarded, server_packets_forwarded=server_forwarded,
         cpu_us_per_packet=_r(server_cpu_s * 1e6 / forwarded if forwarded else None),
+        cpu_ms_per_subscriber_s=_r(cores * 1000 / subscribers if subscribers else None),
+        kbps_per_subscriber=_r(sum(f.octets for f in figures) * 8 / 1000 / window_s / len(figures)
+                               if figures else None, 0),
         server_cpu_cores=round(cores, 3),
         subscribers_per_core=_r(subscribers / cores if cores > 0 else None, 1),
         loss_pct=_r(sum(losses) / len(losses) if losses else None, 3),

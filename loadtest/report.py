@@ -11,6 +11,7 @@ from .figures import RunFigures
 
 COLUMNS = [
     ("target", "target"), ("subscribers", "N"), ("cpu_us_per_packet", "CPU µs/pkt"),
+    ("cpu_ms_per_subscriber_s", "CPU ms/sub/s"), ("kbps_per_subscriber", "kbit/s/sub"),
     ("server_cpu_cores", "server cores"), ("subscribers_per_core", "subs/core"),
     ("loss_pct", "loss %"), ("delay_p50_ms", "delay p50 ms"), ("delay_p99_ms", "delay p99 ms"),
     ("join_p50_ms", "join p50 ms"), ("join_p99_ms", "join p99 ms"),
@@ -55,11 +56,14 @@ def ratios(runs: Sequence[RunFigures], subject: str = "kelian") -> list[str]:
         mine = ours.get(run.subscribers)
         if run.target == subject or mine is None:
             continue
-        if mine.cpu_us_per_packet and run.cpu_us_per_packet:
+        if (mine.cpu_us_per_packet and run.cpu_us_per_packet and mine.cpu_ms_per_subscriber_s
+                and run.cpu_ms_per_subscriber_s):
             lines.append(f"- N={run.subscribers}: {run.target} spends "
                          f"{run.cpu_us_per_packet / mine.cpu_us_per_packet:.1f}× Kelian's CPU "
                          f"per forwarded packet ({run.cpu_us_per_packet} vs "
-                         f"{mine.cpu_us_per_packet} µs)")
+                         f"{mine.cpu_us_per_packet} µs), "
+                         f"{run.cpu_ms_per_subscriber_s / mine.cpu_ms_per_subscriber_s:.1f}× its "
+                         f"CPU per subscriber")
     return lines
 
 
@@ -129,6 +133,8 @@ def write(out: Path, runs: Sequence[RunFigures], command: str, notes: Sequence[s
     parts += ["", "## How to read this", "",
               "- CPU µs/pkt: the server process's own CPU time (user + system, all threads) over "
               "the steady window, divided by the RTP packets all subscribers received in it.",
+              "- CPU ms/sub/s: server CPU per subscriber per second of lesson, the fairer "
+              "comparison with a re-encoding target, which sends fewer packets (kbit/s/sub).",
               "- loss %: per subscriber, from RTP sequence numbers within the window, mean over "
               "subscribers. Delay: publisher send → subscriber arrival, matched by the video "
               "payload's CRC-32 (impossible for re-encoding targets, hence –).",

@@ -34,6 +34,7 @@ class SubscriberFigures:
     join_s: float | None  # join request -> first keyframe packet
     first_packet_s: float | None
     packets: int  # RTP packets received in the window (audio + video)
+    octets: int  # their size, headers included
     expected: int  # by sequence numbers, per SSRC, within the window
     delays_ms: array = field(default_factory=lambda: array("f"))  # video, matched by payload
     unmatched: int = 0
@@ -54,6 +55,7 @@ class Capture:
         self.times = array("d")
         self.ssrcs = array("L")
         self.seqs = array("H")
+        self.sizes = array("H")
         self.video: list[tuple[float, int]] = []
 
     async def on_rtp(self, data: bytes, arrival_time_ms: int) -> None:
@@ -63,6 +65,7 @@ class Capture:
         self.times.append(now)
         self.ssrcs.append(int.from_bytes(data[8:12]))
         self.seqs.append((data[2] << 8) | data[3])
+        self.sizes.append(len(data))
         if data[1] & 0x7F in self.video_pts:
             payload = memoryview(data)[payload_offset(data):]
             self.video.append((now, zlib.crc32(payload)))
@@ -71,11 +74,12 @@ class Capture:
 
     def figures(self, name: str, joined_at: float, t0: float, t1: float,
                 sent: dict[int, float]) -> SubscriberFigures:
-        packets, expected = 0, 0
+        packets, expected, octets = 0, 0, 0
         streams: dict[int, list[int]] = {}
-        for t, ssrc, seq in zip(self.times, self.ssrcs, self.seqs, strict=True):
+        for t, ssrc, seq, size in zip(self.times, self.ssrcs, self.seqs, self.sizes, strict=True):
             if t0 <= t < t1:
                 streams.setdefault(ssrc, []).append(seq)
+                octets += size
         for seqs in streams.values():
             unique = _unwrap(seqs)
             packets += len(unique)
@@ -93,7 +97,7 @@ class Capture:
             name=name,
             join_s=None if self.keyframe_at is None else self.keyframe_at - joined_at,
             first_packet_s=None if self.first_at is None else self.first_at - joined_at,
-            packets=packets, expected=expected, delays_ms=delays, unmatched=unmatched)
+            packets=packets, octets=octets, expected=expected, delays_ms=delays, unmatched=unmatched)
 
 
 def _unwrap(seqs: list[int]) -> set[int]:
