@@ -141,6 +141,10 @@ class Room(Protocol):
         announced with `PublicationAdded`; m-lines that went away end theirs.
         """
 
+    def set_receive_codecs(self, participant_id: str, mime_types: Sequence[str]) -> None:
+        """What the participant can decode; a Publication in another codec reaches it through
+        one shared transcode. Unset: it decodes whatever is forwarded."""
+
     async def subscribe(self, participant_id: str, publication_ids: Sequence[str]) -> str | None:
         """Set what the participant receives; return the relay's offer, or None if unchanged."""
 

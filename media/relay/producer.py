@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..interface import PublicationInfo, TrackStats
 from ..rtp.header import RtpError, RtpHeader, iter_extensions
@@ -16,10 +16,28 @@ from .speaker import AUDIO_LEVEL_URI
 
 if TYPE_CHECKING:
     from .consumer import Consumer
-    from .glue import ForwardingReceiver
 
 KEYFRAME_REQUEST_INTERVAL_S = 0.3  # at most this often a PLI goes upstream
 NACK_MAX_MISSING = 256  # upstream losses remembered for NACKs
+
+
+class Upstream(Protocol):
+    """Where a Producer's packets come from: the publisher's Transport, or a transcoder."""
+
+    async def send_pli(self, media_ssrc: int) -> None: ...
+
+    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None: ...
+
+    async def send_remb(self, bitrate: int, ssrcs: list[int]) -> None: ...
+
+
+class Sink(Protocol):
+    """Anything a Producer forwards to: a Consumer, or a transcoder's input."""
+
+    waiting_for_keyframe: bool
+
+    async def forward(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
+                      keyframe: bool) -> None: ...
 
 
 @dataclass
@@ -33,7 +51,7 @@ class RtpCodec:
 class Producer:
     def __init__(self, info: PublicationInfo, codec: RtpCodec, ssrc: int | None,
                  rtx_ssrc: int | None, extension_uris: dict[int, str],
-                 receiver: ForwardingReceiver, clock: Callable[[], float] = time.monotonic,
+                 receiver: Upstream, clock: Callable[[], float] = time.monotonic,
                  on_audio_level: Callable[[str, int], None] | None = None):
         self.info = info
         self.codec = codec
@@ -42,6 +60,7 @@ class Producer:
         self.extension_uris = extension_uris  # the publisher's extension id -> uri
         self.receiver = receiver
         self.consumers: set[Consumer] = set()
+        self.taps: set[Sink] = set()  # shared transcoders fed from this Producer
         self.needs_keyframe = needs_keyframe(codec.mime_type)
         self.muted = info.muted
         self.closed = False
@@ -76,14 +95,14 @@ class Producer:
         self.bytes += len(data)
         if self._level_id is not None and header.has_extensions and not self.muted:
             self._read_level(data, header)
-        if self.muted or not self.consumers:
+        if self.muted or not (self.consumers or self.taps):
             return
         keyframe = False
-        consumers = list(self.consumers)
-        if self.needs_keyframe and any(c.waiting_for_keyframe for c in consumers):
+        sinks: list[Sink] = [*self.consumers, *self.taps]
+        if self.needs_keyframe and any(s.waiting_for_keyframe for s in sinks):
             keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
-        for consumer in consumers:
-            await consumer.forward(data, header, seq, timestamp, keyframe)
+        for sink in sinks:
+            await sink.forward(data, header, seq, timestamp, keyframe)
 
     def _read_level(self, data: bytes | bytearray, header: RtpHeader) -> None:
         try:

@@ -32,6 +32,7 @@ from .bandwidth import LinkDecision, publisher_target
 from .glue import check_version
 from .producer import Producer
 from .speaker import SpeakerDetector
+from .transcode import CLOCK_RATES, CodecCounters, Transcoder
 from .transports import PublisherTransport, SubscriberTransport
 
 log = logging.getLogger("kelian.relay.room")
@@ -48,6 +49,9 @@ class RelayRoom:
         self._producers: dict[str, Producer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speakers = SpeakerDetector()
+        self._receive_codecs: dict[str, list[str]] = {}  # participant -> mime types, lower case
+        self._transcoders: dict[tuple[str, str], Transcoder] = {}  # (publication, mime)
+        self.codec_counters = CodecCounters()
         self._speaker_task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -87,10 +91,48 @@ class RelayRoom:
             if changed:
                 self._emit(ActiveSpeaker(speaker, level))
 
+    def set_receive_codecs(self, participant_id: str, mime_types: Sequence[str]) -> None:
+        """What the participant can decode (e.g. a hardware decoder taking H.264 only). Without
+        this, a participant is taken to decode whatever the relay forwards."""
+        self._receive_codecs[participant_id] = [m.lower() for m in mime_types]
+
+    def _source_for(self, participant_id: str, producer: Producer) -> Producer:
+        """The Producer itself when the participant decodes its codec, else a shared transcode."""
+        accepted = self._receive_codecs.get(participant_id)
+        mime = producer.codec.mime_type.lower()
+        if accepted is None or mime in accepted:
+            return producer
+        kind = producer.info.kind.value + "/"
+        target = next((m for m in accepted if m.startswith(kind) and m in CLOCK_RATES), None)
+        if target is None:
+            raise MediaError("unsupported_codec",
+                             f"{participant_id} decodes none of the codecs the relay can send")
+        key = (producer.publication_id, target)
+        transcoder = self._transcoders.get(key)
+        if transcoder is None:
+            canonical = {"video/vp8": "video/VP8", "video/h264": "video/H264",
+                         "audio/opus": "audio/opus"}[target]
+            transcoder = Transcoder(producer, canonical, self.codec_counters)
+            self._transcoders[key] = transcoder
+            log.info("room %s: shared transcode of %s to %s", self.room_id,
+                     producer.publication_id, canonical)
+        return transcoder.output
+
+    def _drop_idle_transcoders(self, publication_id: str | None = None) -> None:
+        for key, transcoder in list(self._transcoders.items()):
+            if key[0] == publication_id or not transcoder.output.consumers:
+                del self._transcoders[key]
+                for consumer in transcoder.output.close():
+                    subscriber = self._subscribers.get(consumer.subscriber_id)
+                    if subscriber is not None:
+                        subscriber.remove(key[0])
+                self.spawn(transcoder.close())
+
     def producer_closed(self, producer: Producer, reason: CloseReason = CloseReason.producer_closed
                         ) -> None:
         if self._producers.pop(producer.publication_id, None) is None:
             return
+        self._drop_idle_transcoders(producer.publication_id)
         for consumer in producer.close():
             subscriber = self._subscribers.get(consumer.subscriber_id)
             if subscriber is not None:
@@ -114,11 +156,13 @@ class RelayRoom:
         current = set(transport.consumers)
         if wanted == current and transport.pc.signalingState != "closed" and current:
             return None
+        sources = {p: self._source_for(participant_id, self._producers[p])
+                   for p in publication_ids if p not in current}
         for publication_id in current - wanted:
             transport.remove(publication_id)
-        for publication_id in publication_ids:
-            if publication_id not in current:
-                transport.add(self._producers[publication_id])
+        for publication_id, source in sources.items():
+            transport.add(source, publication_id)
+        self._drop_idle_transcoders()
         return await transport.offer()
 
     def link_estimate(self, transport: SubscriberTransport) -> None:
@@ -171,7 +215,9 @@ class RelayRoom:
         subscriber = self._subscribers.pop(participant_id, None)
         if subscriber is not None:
             await subscriber.close()
+            self._drop_idle_transcoders()
         self._speakers.forget(participant_id)
+        self._receive_codecs.pop(participant_id, None)
 
     async def close(self, reason: CloseReason) -> None:
         if self.closed:
@@ -215,6 +261,8 @@ class RelayRoom:
         return RoomStats(
             publications={pid: p.stats() for pid, p in self._producers.items()},
             subscriptions=subscriptions,
+            decoders_started=self.codec_counters.decoders,
+            encoders_started=self.codec_counters.encoders,
         )
 
 

@@ -170,13 +170,15 @@ class SubscriberTransport:
         self.estimate_bps: int | None = None
         self.link = LinkState()
 
-    def add(self, producer: Producer) -> Consumer:
+    def add(self, producer: Producer, publication_id: str) -> Consumer:
+        """Consume `producer` as the Subscription to `publication_id` (the Publication itself,
+        or its shared transcode)."""
         transceiver, sender = add_sending_transceiver(self.pc, producer.info.kind.value,
                                                       producer.codec.mime_type, self)
         consumer = Consumer(producer, sender, self.participant_id)
-        self.consumers[producer.publication_id] = consumer
+        self.consumers[publication_id] = consumer
         self._by_sender[sender] = consumer
-        self._transceivers[producer.publication_id] = transceiver
+        self._transceivers[publication_id] = transceiver
         producer.consumers.add(consumer)
         return consumer
 

@@ -148,6 +148,7 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
         assert all(isinstance(r, ForwardingReceiver) for r in relay_receivers)
         assert all(isinstance(s, ForwardingSender) for s in relay_senders)
         assert _decoder_threads() == 6
+        assert room.stats().decoders_started == 0 and room.stats().encoders_started == 0
     finally:
         await service.close()
         for pc in clients:
