@@ -154,7 +154,8 @@ class RelayRoom:
             self._watch(transport.pc, participant_id)
         wanted = set(publication_ids)
         current = set(transport.consumers)
-        if wanted == current and transport.pc.signalingState != "closed" and current:
+        if wanted == current and transport.pc.signalingState != "closed" and current \
+                and not transport.stale:
             return None
         sources = {p: self._source_for(participant_id, self._producers[p])
                    for p in publication_ids if p not in current}

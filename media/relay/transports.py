@@ -164,6 +164,7 @@ class SubscriberTransport:
         self.participant_id = participant_id
         self.pc = new_peer_connection()
         self.consumers: dict[str, Consumer] = {}  # by publication id
+        self.stale = False  # an m-line went inactive since the last offer
         self._by_sender: dict[ForwardingSender, Consumer] = {}
         self._transceivers: dict[str, RTCRtpTransceiver] = {}
         self._on_estimate = on_estimate
@@ -191,9 +192,11 @@ class SubscriberTransport:
         self._by_sender.pop(consumer.sender, None)
         transceiver = self._transceivers.pop(publication_id)
         transceiver.direction = "inactive"
+        self.stale = True  # the participant still thinks this m-line is live
         return consumer
 
     async def offer(self) -> str:
+        self.stale = False
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         return self.pc.localDescription.sdp
