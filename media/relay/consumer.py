@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from ..interface import TrackStats
-from ..rtp.header import RtpHeader, rewrite, wrap_rtx
+from ..rtp.header import RtpHeader, stamp, wrap_rtx
 from ..rtp.numbers import SeqMapper, TimestampMapper
 
 if TYPE_CHECKING:
     from .glue import ForwardingSender
-    from .producer import Producer
+    from .producer import Incoming, Producer
 
 HISTORY_SIZE = 1024  # packets kept per Consumer to answer NACKs (~1 s of 720p video)
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -34,6 +34,7 @@ class Consumer:
         self._rtx_payload_type: int | None = None
         self._rtx_seq = 0
         self._extension_ids: dict[int, int] = {}
+        self._extension_key: tuple[tuple[int, int], ...] = ()
         self._history: list[tuple[int, bytes | bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
         self._last_sent_at: float | None = None
         self.packets = 0
@@ -65,32 +66,33 @@ class Consumer:
             for producer_id, uri in self.producer.extension_uris.items()
             if uri != MID_URI and uri in ids_by_uri
         }
+        self._extension_key = tuple(sorted(self._extension_ids.items()))
         self.sender.clock_rate = self.producer.codec.clock_rate
         self.ready = True
         self.producer.request_keyframe()
 
-    async def forward(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
-                      keyframe: bool) -> None:
+    async def forward(self, incoming: Incoming) -> None:
         if not self.ready or self.paused or self.closed:
             return
         if self.waiting_for_keyframe:
-            if not keyframe:
+            if not incoming.keyframe:
                 self.producer.request_keyframe()
                 return
             self.waiting_for_keyframe = False
-        out_seq = self._seq.map(seq)
+        out_seq = self._seq.map(incoming.seq)
         if out_seq is None:
             return
-        out_ts = self._ts.map(timestamp)
-        packet = rewrite(data, header, ssrc=self.sender._ssrc, payload_type=self._payload_type,
-                         sequence_number=out_seq, timestamp=out_ts,
-                         extension_ids=self._extension_ids)
+        out_ts = self._ts.map(incoming.timestamp)
+        header = incoming.header
+        packet = stamp(incoming.mapped(self._extension_key, self._extension_ids),
+                       ssrc=self.sender._ssrc, payload_type=self._payload_type,
+                       sequence_number=out_seq, timestamp=out_ts)
         wire_seq = out_seq & 0xFFFF
         self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
         self._last_sent_at = time.monotonic()
         self.sender.last_rtp = out_ts
         self.sender.last_sent_at = self._last_sent_at
-        if await self.sender.send_rtp(packet, len(data) - header.payload_at):
+        if await self.sender.send_rtp(packet, len(packet) - header.payload_at):
             self.packets += 1
             self.bytes += len(packet)
 

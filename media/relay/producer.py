@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..interface import PublicationInfo, TrackStats
-from ..rtp.header import RtpError, RtpHeader, iter_extensions
+from ..rtp.header import RtpError, RtpHeader, iter_extensions, map_extensions
 from ..rtp.keyframes import keyframe_test, needs_keyframe
 from ..rtp.numbers import SEQ_MOD, TS_MOD, Unwrapper
 from .speaker import AUDIO_LEVEL_URI
@@ -31,13 +31,34 @@ class Upstream(Protocol):
     async def send_remb(self, bitrate: int, ssrcs: list[int]) -> None: ...
 
 
+class Incoming:
+    """One packet from the publisher as every Consumer sees it. The extension-mapped copy is
+    made once per distinct mapping (in practice once), not once per Consumer."""
+
+    __slots__ = ("data", "header", "seq", "timestamp", "keyframe", "_mapped")
+
+    def __init__(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
+                 keyframe: bool):
+        self.data = data
+        self.header = header
+        self.seq = seq  # extended
+        self.timestamp = timestamp  # extended
+        self.keyframe = keyframe
+        self._mapped: dict[tuple[tuple[int, int], ...], bytearray] = {}
+
+    def mapped(self, key: tuple[tuple[int, int], ...], extension_ids: dict[int, int]) -> bytearray:
+        found = self._mapped.get(key)
+        if found is None:
+            found = self._mapped[key] = map_extensions(self.data, self.header, extension_ids)
+        return found
+
+
 class Sink(Protocol):
     """Anything a Producer forwards to: a Consumer, or a transcoder's input."""
 
     waiting_for_keyframe: bool
 
-    async def forward(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
-                      keyframe: bool) -> None: ...
+    async def forward(self, packet: Incoming) -> None: ...
 
 
 @dataclass
@@ -101,8 +122,9 @@ class Producer:
         sinks: list[Sink] = [*self.consumers, *self.taps]
         if self.needs_keyframe and any(s.waiting_for_keyframe for s in sinks):
             keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
+        packet = Incoming(data, header, seq, timestamp, keyframe)
         for sink in sinks:
-            await sink.forward(data, header, seq, timestamp, keyframe)
+            await sink.forward(packet)
 
     def _read_level(self, data: bytes | bytearray, header: RtpHeader) -> None:
         try:

@@ -17,9 +17,9 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from ..rtp.header import RtpHeader, read_header
+from ..rtp.header import read_header
 from .glue import random32
-from .producer import Producer, RtpCodec
+from .producer import Incoming, Producer, RtpCodec
 
 log = logging.getLogger("kelian.relay.transcode")
 
@@ -85,16 +85,15 @@ class Transcoder:
         source.request_keyframe()
 
     # The source Producer treats the transcoder as one more Consumer.
-    async def forward(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
-                      keyframe: bool) -> None:
+    async def forward(self, incoming: Incoming) -> None:
         if self.closed:
             return
         if self.waiting_for_keyframe:
-            if not keyframe:
+            if not incoming.keyframe:
                 self.source.request_keyframe()
                 return
             self.waiting_for_keyframe = False
-        packet = RtpPacket.parse(bytes(data))
+        packet = RtpPacket.parse(bytes(incoming.data))
         try:
             packet._data = depayload(self._source_codec, packet.payload)  # type: ignore[attr-defined]
         except ValueError:

@@ -114,6 +114,51 @@ def iter_extensions(
             pos += 2 + length
 
 
+def map_extensions(
+    data: bytes | bytearray | memoryview,
+    header: RtpHeader,
+    extension_ids: Mapping[int, int],
+) -> bytearray:
+    """A copy of the packet with its header extension ids mapped to a Consumer's.
+
+    An element whose id the Consumer did not negotiate is blanked to padding (id 0) rather
+    than removed, so the packet keeps its length and the payload is not moved. The result is
+    the same for every Consumer with the same mapping: the relay makes it once per packet.
+    """
+    out = bytearray(data)
+    if not header.has_extensions:
+        return out
+    at = header.extensions_at
+    one_byte = ((out[at] << 8) | out[at + 1]) == ONE_BYTE_PROFILE
+    for ext_id, value_at, length in list(iter_extensions(out, header)):
+        new_id = extension_ids.get(ext_id, 0)
+        if one_byte:
+            if new_id == 0 or new_id > 14:
+                out[value_at - 1 : value_at + length] = bytes(length + 1)
+            else:
+                out[value_at - 1] = (new_id << 4) | (length - 1)
+        elif new_id == 0:
+            out[value_at - 2 : value_at + length] = bytes(length + 2)
+        else:
+            out[value_at - 2] = new_id
+    return out
+
+
+def stamp(
+    data: bytes | bytearray | memoryview,
+    *,
+    ssrc: int,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+) -> bytearray:
+    """A copy of the packet with a Consumer's SSRC, payload type, number and timestamp."""
+    out = bytearray(data)
+    out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
+    _SEQ_TS_SSRC.pack_into(out, 2, sequence_number & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    return out
+
+
 def rewrite(
     data: bytes | bytearray | memoryview,
     header: RtpHeader,
@@ -124,30 +169,10 @@ def rewrite(
     timestamp: int,
     extension_ids: Mapping[int, int] | None = None,
 ) -> bytearray:
-    """A copy of the packet with the Consumer's numbers written into the header.
-
-    `extension_ids` maps the Producer's extension ids to the Consumer's; an element whose id
-    the Consumer did not negotiate is blanked to padding (id 0) rather than removed, so the
-    packet keeps its length and the payload is not moved.
-    """
-    out = bytearray(data)
-    out[1] = (out[1] & 0x80) | (payload_type & 0x7F)
-    _SEQ_TS_SSRC.pack_into(out, 2, sequence_number & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
-    if extension_ids is not None and header.has_extensions:
-        at = header.extensions_at
-        one_byte = ((out[at] << 8) | out[at + 1]) == ONE_BYTE_PROFILE
-        for ext_id, value_at, length in list(iter_extensions(out, header)):
-            new_id = extension_ids.get(ext_id, 0)
-            if one_byte:
-                if new_id == 0 or new_id > 14:
-                    out[value_at - 1 : value_at + length] = bytes(length + 1)
-                else:
-                    out[value_at - 1] = (new_id << 4) | (length - 1)
-            elif new_id == 0:
-                out[value_at - 2 : value_at + length] = bytes(length + 2)
-            else:
-                out[value_at - 2] = new_id
-    return out
+    """`stamp` after `map_extensions`: the whole per-Consumer rewrite of one packet."""
+    mapped = map_extensions(data, header, extension_ids) if extension_ids is not None else data
+    return stamp(mapped, ssrc=ssrc, payload_type=payload_type, sequence_number=sequence_number,
+                 timestamp=timestamp)
 
 
 def unwrap_rtx(data: bytes | bytearray, header: RtpHeader, payload_type: int,
