@@ -24,6 +24,10 @@ class AuditTag(StrEnum):
     record_created = "record.created"
     record_updated = "record.updated"
     record_deleted = "record.deleted"
+    lesson_started = "lesson.started"
+    lesson_ended = "lesson.ended"
+    lesson_inspected = "lesson.inspected"  # an inspector entered a live lesson's Room
+    inspection_ended = "lesson.inspection_ended"
 
 
 def record(db: AsyncSession, tag: AuditTag, actor: Principal | str, target: str | None = None,

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .auth.throttle import LoginThrottle
 from .config import Settings
 from .i18n import Translator
+from .live.lessons import LiveLessons
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -15,3 +16,4 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TRANSLATOR = web.AppKey("translator", Translator)
 DEMO_LOADED = web.AppKey("demo_loaded", bool)  # demo data was loaded at this start
+LIVE = web.AppKey("live", LiveLessons)  # the running lessons' Rooms over the media plane

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth.policy import Kind
-from ..schemas import TerminalTokenOut
+from ..schemas import LessonOut, TerminalTokenOut
 from ..services.records import RecordSpec
 from ..services.specs import SPECS
-from . import me, openapi, terminals, tokens
+from . import lessons, me, openapi, terminals, tokens
 from .handlers import RecordHandlers
 from .operations import ID, Operation, path
 from .shapes import ApiTokenCreatedOut, ApiTokenIn, ApiTokenOut, MeOut, page_of
@@ -81,6 +81,17 @@ def api_operations() -> list[Operation]:
         Operation("DELETE", path("terminals", ID, "token"), terminals.revoke,
                   "api.terminals.token", "revoke_terminal_token", "Revoke a terminal token",
                   tag="terminals", status=204, description="Admins only."),
+        Operation("POST", path("lessons", ID, "start"), lessons.start, "api.lessons.start",
+                  "start_lesson", "Start a lesson", tag="lessons", response=LessonOut,
+                  conflicts=True,
+                  description="The lesson's teacher or an admin. A scheduled lesson becomes "
+                              "live and its Room opens for signalling on /ws; 409 otherwise."),
+        Operation("POST", path("lessons", ID, "end"), lessons.end, "api.lessons.end",
+                  "end_lesson", "End a lesson", tag="lessons", response=LessonOut,
+                  conflicts=True,
+                  description="The lesson's teacher or an admin. A live lesson becomes ended; "
+                              "its Room closes and every participant is disconnected; 409 "
+                              "otherwise."),
     ]
     return ops
 

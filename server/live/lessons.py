@@ -1,0 +1,64 @@
+"""`LiveLessons`: the running lessons of this node, each a `LiveRoom` over a media Room.
+
+Starting a lesson opens its Room; ending it closes the Room. A lesson the database says is live
+but that has no Room here (the node restarted) gets one on the first join. Several nodes will
+need room placement (Redis) behind this same class; today one process holds every Room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from media.interface import MediaService
+
+from ..signalling.codes import LeaveReason, SignalError, SignalErrorCode
+from .room import LessonInfo, LiveRoom
+
+log = logging.getLogger("kelian.live.lessons")
+
+
+class LiveLessons:
+    def __init__(self, media: MediaService):
+        self.media = media
+        self._rooms: dict[int, LiveRoom] = {}
+        self._ended: set[int] = set()  # never reopened by a late join
+        self._lock = asyncio.Lock()
+
+    def get(self, lesson_id: int) -> LiveRoom | None:
+        room = self._rooms.get(lesson_id)
+        return room if room is not None and not room.closed else None
+
+    async def start(self, lesson: LessonInfo) -> LiveRoom:
+        """Open the lesson's Room (idempotent)."""
+        self._ended.discard(lesson.lesson_id)
+        return await self.ensure(lesson)
+
+    async def ensure(self, lesson: LessonInfo) -> LiveRoom:
+        """The lesson's Room, opened if the database says it is live but no Room is here."""
+        async with self._lock:
+            if lesson.lesson_id in self._ended:
+                raise SignalError(SignalErrorCode.lesson_not_live, "The lesson has ended")
+            room = self.get(lesson.lesson_id)
+            if room is None:
+                room = await LiveRoom.open(lesson, self.media)
+                self._rooms[lesson.lesson_id] = room
+                log.info("lesson %d: room %s opened", lesson.lesson_id, lesson.room_id)
+            return room
+
+    async def end(self, lesson_id: int) -> None:
+        """Close the lesson's Room: everyone is told and disconnected."""
+        self._ended.add(lesson_id)
+        room = self._rooms.pop(lesson_id, None)
+        if room is not None:
+            await room.close(LeaveReason.lesson_ended)
+
+    def rooms(self) -> list[LiveRoom]:
+        return [room for room in self._rooms.values() if not room.closed]
+
+    async def close(self) -> None:
+        """Node shutdown: close every Room (sockets get GOING_AWAY), then the media plane."""
+        rooms, self._rooms = list(self._rooms.values()), {}
+        for room in rooms:
+            await room.close(LeaveReason.shutdown)
+        await self.media.close()
