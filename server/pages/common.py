@@ -94,6 +94,8 @@ NOTICES = {
     "revoked": N_("The terminal's token was revoked; the terminal is signed out."),
     "signed_out": N_("You have signed out."),
     "lesson_created": N_("The lesson was created."),
+    "lesson_started": N_("The lesson has started: its classrooms can join now."),
+    "lesson_ended": N_("The lesson has ended."),
 }
 
 

@@ -15,8 +15,9 @@ from ..auth.policy import can_change
 from ..auth.principal import Principal
 from ..errors import ErrorCode, KelianError
 from ..http import principal
-from ..keys import SESSIONS, SETTINGS
+from ..keys import LIVE, SESSIONS, SETTINGS
 from ..models import Lesson, Role, School
+from ..services.lessons import end_lesson, start_lesson
 from ..services.records import create_record, list_records
 from ..services.specs import LESSON
 from .common import N_, format_day, redirect, see_other, signed_in_user, translator, zone
@@ -168,6 +169,19 @@ async def create_adhoc_lesson(request: web.Request) -> web.StreamResponse:
                 title=translator(request)(N_("Today's lessons")))
 
 
+async def start_or_end_lesson(request: web.Request) -> web.StreamResponse:
+    """The Start and End buttons of a teacher's lesson card (POST forms with CSRF)."""
+    who = signed_in_user(request)
+    lesson_id = int(request.match_info["id"])
+    async with request.app[SESSIONS]() as db:
+        if request.match_info["action"] == "start":
+            await start_lesson(db, who, lesson_id, request.app[LIVE])
+            return see_other("/?notice=lesson_started")
+        await end_lesson(db, who, lesson_id, request.app[LIVE])
+        return see_other("/?notice=lesson_ended")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", dashboard)
     app.router.add_post("/lessons", create_adhoc_lesson)
+    app.router.add_post(r"/lessons/{id:[0-9]{1,9}}/{action:start|end}", start_or_end_lesson)

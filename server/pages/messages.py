@@ -46,6 +46,10 @@ FIXED = (
     N_("the host classroom is not linked to itself"),
     N_("Only an admin issues terminal tokens"),
     N_("Only an admin revokes terminal tokens"),
+    # lessons starting and ending
+    N_("Only the lesson's teacher starts or ends it"),
+    N_("Only a scheduled lesson can be started"),
+    N_("Only a live lesson can be ended"),
     # schema validators
     N_("is out of range once converted to UTC"),
     N_("is a local time in the school's time zone; give it without an offset"),
