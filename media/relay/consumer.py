@@ -71,7 +71,7 @@ class Consumer:
         self.ready = True
         self.producer.request_keyframe()
 
-    async def forward(self, incoming: Incoming) -> None:
+    def forward(self, incoming: Incoming) -> None:
         if not self.ready or self.paused or self.closed:
             return
         if self.waiting_for_keyframe:
@@ -92,11 +92,11 @@ class Consumer:
         self._last_sent_at = time.monotonic()
         self.sender.last_rtp = out_ts
         self.sender.last_sent_at = self._last_sent_at
-        if await self.sender.send_rtp(packet, len(packet) - header.payload_at):
+        if self.sender.send_rtp(packet, len(packet) - header.payload_at):
             self.packets += 1
             self.bytes += len(packet)
 
-    async def retransmit(self, lost: list[int]) -> None:
+    def retransmit(self, lost: list[int]) -> None:
         """Answer a subscriber's NACK from history, on the RTX stream where negotiated."""
         self.nacks += 1
         for seq in lost:
@@ -109,7 +109,7 @@ class Consumer:
                 packet = wrap_rtx(packet, header, payload_type=self._rtx_payload_type,
                                   sequence_number=self._rtx_seq, ssrc=self.sender._rtx_ssrc)
                 self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-            if await self.sender.send_rtp(packet, 0):
+            if self.sender.send_rtp(packet, 0):
                 self.retransmitted += 1
 
     def pause(self) -> None:

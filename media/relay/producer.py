@@ -58,7 +58,7 @@ class Sink(Protocol):
 
     waiting_for_keyframe: bool
 
-    async def forward(self, packet: Incoming) -> None: ...
+    def forward(self, packet: Incoming) -> None: ...
 
 
 @dataclass
@@ -124,7 +124,7 @@ class Producer:
             keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
         packet = Incoming(data, header, seq, timestamp, keyframe)
         for sink in sinks:
-            await sink.forward(packet)
+            sink.forward(packet)
 
     def _read_level(self, data: bytes | bytearray, header: RtpHeader) -> None:
         try:

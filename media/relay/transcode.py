@@ -85,7 +85,7 @@ class Transcoder:
         source.request_keyframe()
 
     # The source Producer treats the transcoder as one more Consumer.
-    async def forward(self, incoming: Incoming) -> None:
+    def forward(self, incoming: Incoming) -> None:
         if self.closed:
             return
         if self.waiting_for_keyframe:

@@ -216,7 +216,7 @@ class SubscriberTransport:
     def sender_nack(self, sender: ForwardingSender, lost: list[int]) -> None:
         consumer = self._by_sender.get(sender)
         if consumer is not None:
-            self.room.spawn(consumer.retransmit(lost))
+            consumer.retransmit(lost)
 
     def sender_keyframe_request(self, sender: ForwardingSender) -> None:
         consumer = self._by_sender.get(sender)
