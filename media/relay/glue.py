@@ -334,12 +334,19 @@ class ForwardingSender:
 
 
 def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
-                            listener: SenderListener) -> tuple[RTCRtpTransceiver, ForwardingSender]:
-    """A sendonly transceiver whose sender forwards; offers only `mime_type` (+ RTX)."""
+                            listener: SenderListener, msid: tuple[str, str] | None = None
+                            ) -> tuple[RTCRtpTransceiver, ForwardingSender]:
+    """A sendonly transceiver whose sender forwards; offers only `mime_type` (+ RTX).
+
+    `msid` is the m-line's `a=msid:<stream> <track>`: browsers group the tracks of one stream
+    (lip sync) and receivers can read which Publication an m-line carries."""
     transceiver = pc.addTransceiver(kind, direction="sendonly")
     prefer_codecs(transceiver, [mime_type])
     sender = ForwardingSender(kind, transceiver.sender.transport, listener)
-    sender._stream_id = transceiver.sender._stream_id
+    if msid is None:
+        sender._stream_id = transceiver.sender._stream_id
+    else:
+        sender._stream_id, sender._track_id = msid
     transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
     transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
     return transceiver, sender

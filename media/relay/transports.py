@@ -173,9 +173,11 @@ class SubscriberTransport:
 
     def add(self, producer: Producer, publication_id: str) -> Consumer:
         """Consume `producer` as the Subscription to `publication_id` (the Publication itself,
-        or its shared transcode)."""
-        transceiver, sender = add_sending_transceiver(self.pc, producer.info.kind.value,
-                                                      producer.codec.mime_type, self)
+        or its shared transcode). Its m-line's msid is "<publisher> <publication id>", so a
+        browser knows whose track it is and which Publication (docs/signalling.md)."""
+        transceiver, sender = add_sending_transceiver(
+            self.pc, producer.info.kind.value, producer.codec.mime_type, self,
+            msid=(producer.info.participant_id, publication_id))
         consumer = Consumer(producer, sender, self.participant_id)
         self.consumers[publication_id] = consumer
         self._by_sender[sender] = consumer
