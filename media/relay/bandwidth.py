@@ -17,6 +17,10 @@ VIDEO_PAUSE_BPS = 150_000  # below this for PAUSE_AFTER_S: audio only
 VIDEO_RESUME_BPS = 300_000  # above this for RESUME_AFTER_S: video again
 PAUSE_AFTER_S = 2.0
 RESUME_AFTER_S = 4.0
+# A new link's estimates start near what it receives and ramp up (Chrome's receive-side
+# estimate grows ~8 %/s from the incoming rate), so a link is not judged until it has shown an
+# estimate above VIDEO_PAUSE_BPS or WARMUP_S have passed since its first estimate.
+WARMUP_S = 30.0
 PUBLISHER_FLOOR_BPS = 300_000
 PUBLISHER_CEILING_BPS = 4_000_000
 
@@ -33,15 +37,22 @@ class LinkState:
     video_paused: bool = False
     _below_since: float | None = None
     _above_since: float | None = None
+    _first_at: float | None = None
+    _proven: bool = False  # has shown an estimate that carries video
     estimate_bps: int | None = None
 
     def update(self, estimate_bps: int, now: float) -> LinkDecision | None:
         self.estimate_bps = estimate_bps
+        if self._first_at is None:
+            self._first_at = now
         if not self.video_paused:
             self._above_since = None
             if estimate_bps >= VIDEO_PAUSE_BPS:
                 self._below_since = None
+                self._proven = True
                 return None
+            if not self._proven and now - self._first_at < WARMUP_S:
+                return None  # still ramping up from what it received so far
             if self._below_since is None:
                 self._below_since = now
             if now - self._below_since >= PAUSE_AFTER_S:

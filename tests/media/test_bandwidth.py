@@ -5,6 +5,8 @@ from __future__ import annotations
 from media.relay.bandwidth import (
     PUBLISHER_CEILING_BPS,
     PUBLISHER_FLOOR_BPS,
+    VIDEO_PAUSE_BPS,
+    WARMUP_S,
     LinkDecision,
     LinkState,
     publisher_target,
@@ -13,6 +15,7 @@ from media.relay.bandwidth import (
 
 def test_a_link_is_paused_only_after_staying_low_and_resumed_only_after_staying_high() -> None:
     link = LinkState()
+    assert link.update(600_000, -1.0) is None  # it has carried video
     assert link.update(100_000, 0.0) is None
     assert link.update(100_000, 1.9) is None
     assert link.update(100_000, 2.0) is LinkDecision.pause
@@ -35,6 +38,30 @@ def test_a_short_dip_or_a_short_recovery_changes_nothing() -> None:
     assert link.update(400_000, 7.0) is None
     assert link.update(400_000, 10.9) is None
     assert link.update(400_000, 11.0) is LinkDecision.resume
+
+
+def test_a_new_link_ramping_up_from_a_low_estimate_is_not_paused_during_its_warm_up() -> None:
+    """Browsers start their estimate near the incoming rate and raise it over tens of seconds:
+    a fresh subscriber reporting 50 kbps is not a weak link yet."""
+    link = LinkState()
+    t, estimate = 0.0, 50_000
+    while estimate < VIDEO_PAUSE_BPS:
+        assert link.update(int(estimate), t) is None
+        t, estimate = t + 0.25, estimate * 1.02  # ~8 %/s
+    assert t < WARMUP_S
+    assert link.update(int(estimate), t) is None
+    assert not link.video_paused
+    # Once it has carried video, a collapse is judged at once.
+    assert link.update(80_000, t + 1) is None
+    assert link.update(80_000, t + 3) is LinkDecision.pause
+
+
+def test_a_link_that_never_ramps_up_is_paused_after_the_warm_up() -> None:
+    link = LinkState()
+    assert link.update(60_000, 0.0) is None
+    assert link.update(60_000, WARMUP_S - 0.1) is None
+    assert link.update(60_000, WARMUP_S + 0.5) is None
+    assert link.update(60_000, WARMUP_S + 2.5) is LinkDecision.pause
 
 
 def test_publisher_target_is_the_weakest_video_subscriber_within_bounds() -> None:
