@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from media.relay.bandwidth import (
+    PROBE_AFTER_S,
+    PROBE_GRACE_S,
+    PROBE_MAX_S,
     PUBLISHER_CEILING_BPS,
     PUBLISHER_FLOOR_BPS,
     VIDEO_PAUSE_BPS,
@@ -62,6 +65,38 @@ def test_a_link_that_never_ramps_up_is_paused_after_the_warm_up() -> None:
     assert link.update(60_000, WARMUP_S - 0.1) is None
     assert link.update(60_000, WARMUP_S + 0.5) is None
     assert link.update(60_000, WARMUP_S + 2.5) is LinkDecision.pause
+
+
+def test_a_paused_link_is_tried_with_video_again_less_and_less_often() -> None:
+    """Receiving audio only, a browser's estimate stays near the audio rate: the relay cannot
+    wait for it to recover, so it tries video again (doubling the wait after each failure)."""
+    link = LinkState()
+    link.update(600_000, 0.0)
+    link.update(80_000, 1.0)
+    assert link.update(80_000, 3.0) is LinkDecision.pause
+    t = 3.0
+    wait = PROBE_AFTER_S
+    for _ in range(5):
+        assert link.update(80_000, t + wait - 0.1) is None
+        assert link.update(80_000, t + wait) is LinkDecision.resume
+        t += wait
+        assert link.update(80_000, t + PROBE_GRACE_S - 0.1) is None  # a grace to ramp up
+        assert link.update(80_000, t + PROBE_GRACE_S) is None  # low from here on …
+        assert link.update(80_000, t + PROBE_GRACE_S + 2) is LinkDecision.pause  # … for 2 s
+        t += PROBE_GRACE_S + 2
+        wait = min(PROBE_MAX_S, wait * 2)
+    assert wait == PROBE_MAX_S
+
+
+def test_a_probe_that_carries_video_keeps_it() -> None:
+    link = LinkState()
+    link.update(600_000, 0.0)
+    link.update(80_000, 1.0)
+    assert link.update(80_000, 3.0) is LinkDecision.pause
+    assert link.update(80_000, 3.0 + PROBE_AFTER_S) is LinkDecision.resume
+    for second in range(1, 60):
+        assert link.update(400_000, 3.0 + PROBE_AFTER_S + second) is None
+    assert not link.video_paused
 
 
 def test_publisher_target_is_the_weakest_video_subscriber_within_bounds() -> None:
