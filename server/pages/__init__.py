@@ -5,11 +5,12 @@
 - `admin`: one generic list / form / delete flow, driven by `kinds` (fields and columns per
   record kind) and `forms` (reading and binding fields); `lookups` loads names and choices.
 - `errors`: the page shown for a `KelianError`.
+- `live`: the teacher console, the observer page and the classroom terminal (kiosk).
 """
 
 from aiohttp import web
 
-from . import admin, auth, dashboard, errors
+from . import admin, auth, dashboard, errors, live
 
 
 def setup(app: web.Application) -> None:
@@ -17,4 +18,5 @@ def setup(app: web.Application) -> None:
     auth.setup(app)
     dashboard.setup(app)
     admin.setup(app)
+    live.setup(app)
     errors.setup(app)

@@ -1,0 +1,389 @@
+// The teacher console (/lessons/{id}/live for the lesson's teacher or an admin): start the
+// lesson, see yourself, switch camera/microphone/courseware, see every linked classroom with its
+// state and link quality, give and take the floor, mute a classroom, answer raised hands, chat,
+// and end the lesson.
+
+import { captureCamera, MediaElements, previewVideo, webrtcUnavailable } from "./media.js";
+import { ChatPanel, QuestionsPanel, showConnection } from "./panels.js";
+import { LiveSession } from "./session.js";
+import { $, coalesce, el, fill, formatDuration, linkQuality, loadStrings, Notices, setText, t } from "./ui.js";
+
+const STATS_MS = 2000;
+const END_CONFIRM_MS = 5000;
+
+loadStrings();
+
+const root = $("#console");
+const lessonId = Number(root.dataset.lesson);
+const kind = root.dataset.kind;
+const linkedLabels = [...document.querySelectorAll("#grid > li[data-classroom]")].map((li) => li.dataset.classroom);
+const notices = new Notices($("#live-notices"));
+const media = new MediaElements($("#live-audio"));
+const grid = $("#grid");
+const endButton = $("#end-lesson");
+const startButton = $("#start-lesson");
+
+let startedAt = root.dataset.started ? new Date(root.dataset.started) : null;
+let session = null;
+let captured = null;
+let chat = null;
+let questions = null;
+let quality = new Map(); // participant id -> good | fair | poor
+let lastStats = new Map(); // publication id -> inbound figures
+let statsTimer = null;
+let endTimer = null;
+const preMuted = { camera: false, microphone: false }; // switched before the lesson started
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)kelian_csrf=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+/** The camera and microphone, asked for once: the preview shows before the lesson starts. */
+function capture() {
+  if (!captured) {
+    captured = captureCamera().then((got) => {
+      for (const key of got.problems) notices.show({ key, level: "error", sticky: `capture-${key}` });
+      previewVideo($("#self-video"), got.camera);
+      $("#toggle-camera").disabled = !got.camera;
+      $("#toggle-microphone").disabled = !got.microphone;
+      return got;
+    });
+  }
+  return captured;
+}
+
+function setStatus(status) {
+  root.dataset.status = status;
+  const labels = { live: "state_live", ended: "state_ended" };
+  if (labels[status]) setText($("#live-status"), t(labels[status]));
+}
+
+function showMessage(key, home = false) {
+  $("#console-message").hidden = !key;
+  setText($("#console-message-text"), key ? t(key) : "");
+  $("#console-home").hidden = !home;
+}
+
+// Starting and ending -------------------------------------------------------------------------
+
+async function startLesson() {
+  startButton.disabled = true;
+  let response;
+  try {
+    response = await fetch(`/api/v1/lessons/${lessonId}/start`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json" },
+      credentials: "same-origin",
+    });
+  } catch {
+    notices.show({ key: "request_disconnected", level: "error" });
+    startButton.disabled = false;
+    return;
+  }
+  // 409: started meanwhile (another window, the dashboard): join it all the same.
+  if (!response.ok && response.status !== 409) {
+    notices.show({ key: "start_failed", level: "error" });
+    startButton.disabled = false;
+    return;
+  }
+  if (response.ok) {
+    const lesson = await response.json();
+    startedAt = lesson.actual_start ? new Date(lesson.actual_start) : new Date();
+  }
+  startButton.hidden = true;
+  begin();
+}
+
+endButton.addEventListener("click", async () => {
+  if (!session || !session.room) return;
+  if (!endButton.classList.contains("confirming")) {
+    endButton.classList.add("confirming");
+    setText(endButton, t("end_confirm"));
+    endTimer = setTimeout(resetEndButton, END_CONFIRM_MS);
+    return;
+  }
+  resetEndButton();
+  endButton.disabled = true;
+  const reply = await session.request("lesson.end");
+  if (!reply) {
+    endButton.disabled = false;
+    notices.show({ key: "end_failed", level: "error" });
+  }
+});
+
+function resetEndButton() {
+  clearTimeout(endTimer);
+  endButton.classList.remove("confirming");
+  setText(endButton, endButton.dataset.label);
+}
+
+function finish(messageKey) {
+  if (session) session.stop();
+  clearInterval(statsTimer);
+  media.clear();
+  previewVideo($("#self-video"), null);
+  previewVideo($("#screen-video"), null);
+  endButton.hidden = true;
+  root.classList.add("finished");
+  setText($("#live-connection"), "");
+  $("#live-connection").dataset.state = "";
+  showMessage(messageKey, true);
+}
+
+// The session ---------------------------------------------------------------------------------
+
+function begin() {
+  const problem = webrtcUnavailable();
+  if (problem) {
+    showMessage(problem);
+    return;
+  }
+  setStatus("live");
+  endButton.hidden = false;
+  session = new LiveSession({ lessonId, getLocal: capture });
+  Object.assign(session.wantMuted, preMuted);
+  window.kelian = { session }; // for diagnostics (and the browser test)
+  chat = new ChatPanel(session, { list: $("#chat-list"), form: $("#chat-form"), input: $("#chat-input") });
+  const questionList = $("#question-list");
+  questions = questionList ? new QuestionsPanel(session, questionList) : null;
+  const renderSoon = coalesce(render);
+  session.addEventListener("joined", renderSoon);
+  session.addEventListener("change", renderSoon);
+  session.addEventListener("media", renderSoon);
+  session.addEventListener("status", (e) => showConnection($("#live-connection"), e.detail.state));
+  session.addEventListener("notice", (e) => notices.show(e.detail));
+  session.addEventListener("ended", () => {
+    setStatus("ended");
+    finish("lesson_ended");
+  });
+  session.addEventListener("unavailable", (e) => {
+    finish(e.detail.code === "lesson_not_live" ? "lesson_not_live" : "no_seat");
+  });
+  session.addEventListener("closed", (e) => finish(e.detail.code === 4409 ? "replaced" : "unauthenticated"));
+  session.start();
+  statsTimer = setInterval(updateQuality, STATS_MS);
+}
+
+function render() {
+  if (!session || !session.room) return;
+  const room = session.room;
+  const received = session.received();
+  media.prune(new Set(received.map((r) => r.publicationId)));
+  for (const r of received) if (r.kind === "audio") media.audio(r.publicationId, r.track);
+  const videoOf = new Map();
+  for (const r of received) {
+    if (r.kind === "video" && r.participantId && r.source === "camera") videoOf.set(r.participantId, r);
+  }
+  renderGrid(room, videoOf);
+  renderHands(room);
+  renderControls();
+  chat.render();
+  if (questions) questions.render();
+}
+
+function gridParticipants(room) {
+  const seats = kind === "dedicated" ? ["receiving_classroom"] : ["receiving_classroom", "observer", "host_classroom"];
+  return [...room.participants.values()].filter((p) => seats.includes(p.role));
+}
+
+function renderGrid(room, videoOf) {
+  const people = gridParticipants(room);
+  const items = [];
+  const placed = new Set();
+  for (const label of linkedLabels) {
+    const here = people.filter((p) => p.classroom === label);
+    if (!here.length) items.push(offlineTile(label));
+    for (const p of here) {
+      items.push(pointTile(room, p, videoOf.get(p.participant_id)));
+      placed.add(p.participant_id);
+    }
+  }
+  for (const p of people) {
+    if (!placed.has(p.participant_id)) items.push(pointTile(room, p, videoOf.get(p.participant_id)));
+  }
+  if (!items.length) items.push(el("li", { class: "empty-line" }, t("no_participants")));
+  fill(grid, items);
+  grid.dataset.count = String(items.length);
+}
+
+function offlineTile(label) {
+  return el("li", { class: "point offline", dataset: { classroom: label } },
+    el("figure", { class: "tile placeholder" }, el("p", {}, t("state_offline")), el("figcaption", {}, label)));
+}
+
+function pointTile(room, p, video) {
+  const id = p.participant_id;
+  const camera = room.publicationOf(id, "camera");
+  const mic = room.publicationOf(id, "microphone");
+  const hasFloor = room.floor === id;
+  const hand = room.handRaised(id);
+  const onStage = room.onStage(id);
+  const q = quality.get(id);
+  const classes = ["point", hasFloor && "floor", hand && "hand", onStage && "on-stage"].filter(Boolean).join(" ");
+
+  let picture;
+  if (video && camera && !camera.muted) {
+    picture = media.video(video.publicationId, video.track);
+  } else {
+    picture = el("p", {}, camera && camera.muted ? t("state_camera_off") : t("state_online"));
+  }
+  const badges = el("div", { class: "badges" },
+    hasFloor ? el("span", { class: "badge floor" }, t("state_floor")) : null,
+    hand ? el("span", { class: "badge hand" }, t("state_hand")) : null,
+    onStage ? el("span", { class: "badge floor" }, t("on_stage")) : null,
+    mic && mic.muted ? el("span", { class: "badge muted" }, t("state_muted")) : null,
+    q ? el("span", { class: `badge quality q-${q}`, title: t(`quality_${q}`) }, t(`quality_${q}`)) : null);
+
+  const actions = [];
+  if (room.may("give_floor") && p.role === "receiving_classroom") {
+    actions.push(hasFloor
+      ? action("take_floor", id, "button small primary")
+      : action("give_floor", id, "button small"));
+  }
+  if (room.may("manage_stage") && (p.role === "receiving_classroom" || p.role === "observer")) {
+    actions.push(onStage ? action("remove_stage", id, "button small primary") : action("invite_stage", id, "button small"));
+  }
+  if (room.may("mute_others") && mic) {
+    actions.push(action(mic.muted ? "unmute" : "mute", id, "button small subtle", { publication: mic.publication_id }));
+  }
+  if (hand) actions.push(action("lower_hand", id, "button small subtle"));
+
+  return el("li", { class: classes, dataset: { participant: id, classroom: p.classroom || "" } },
+    el("figure", { class: `tile${picture.tagName === "VIDEO" ? "" : " placeholder"}${hasFloor ? " floor" : ""}` },
+      picture, el("figcaption", {}, room.label(id)), badges),
+    actions.length ? el("div", { class: "point-actions" }, actions) : null);
+}
+
+function action(name, participantId, cls, extra = {}) {
+  return el("button", { type: "button", class: cls, dataset: { action: name, participant: participantId, ...extra } }, t(name));
+}
+
+function renderHands(room) {
+  const list = $("#hand-list");
+  if (!room.hands.length) {
+    fill(list, el("li", { class: "empty-line" }, t("no_hands")));
+    return;
+  }
+  fill(list, room.hands.map((id) => {
+    const invite = room.may("give_floor") ? action("give_floor", id, "button small primary")
+      : room.may("manage_stage") ? action("invite_stage", id, "button small primary") : null;
+    return el("li", { class: "hand-item" },
+      el("span", { class: "hand-who" }, room.label(id)),
+      el("span", { class: "hand-actions" }, invite, action("lower_hand", id, "button small subtle")));
+  }));
+}
+
+async function onAction(e) {
+  const button = e.target.closest("button[data-action]");
+  if (!button || !session) return;
+  const id = button.dataset.participant;
+  button.disabled = true;
+  switch (button.dataset.action) {
+    case "give_floor": await session.request("floor.give", { participant_id: id }); break;
+    case "take_floor": await session.request("floor.take"); break;
+    case "invite_stage": await session.request("stage.invite", { participant_id: id }); break;
+    case "remove_stage": await session.request("stage.remove", { participant_id: id }); break;
+    case "lower_hand": await session.request("hand.lower", { participant_id: id }); break;
+    case "mute":
+    case "unmute":
+      await session.request("mute", { publication_id: button.dataset.publication, muted: button.dataset.action === "mute" });
+      break;
+    default: break;
+  }
+  button.disabled = false;
+}
+grid.addEventListener("click", onAction);
+$("#hand-list").addEventListener("click", onAction);
+
+// Own media -------------------------------------------------------------------------------------
+
+function renderControls() {
+  const want = session ? session.wantMuted : preMuted;
+  const cam = $("#toggle-camera");
+  const mic = $("#toggle-microphone");
+  const scr = $("#toggle-screen");
+  cam.setAttribute("aria-pressed", want.camera ? "false" : "true");
+  setText(cam, t(want.camera ? "camera_on" : "camera_off"));
+  mic.setAttribute("aria-pressed", want.microphone ? "false" : "true");
+  setText(mic, t(want.microphone ? "microphone_on" : "microphone_off"));
+  const sharing = Boolean(session && session.local.screen);
+  scr.setAttribute("aria-pressed", sharing ? "true" : "false");
+  setText(scr, t(sharing ? "screen_stop" : "screen_start"));
+  scr.disabled = !session || !session.room;
+  $("#self-off").hidden = !want.camera;
+  $("#screen-tile").hidden = !sharing;
+  previewVideo($("#screen-video"), sharing ? session.local.screen : null);
+}
+
+async function toggle(source) {
+  if (!session) {
+    // Before the lesson: switch the preview track itself.
+    const got = await capture();
+    preMuted[source] = !preMuted[source];
+    if (got[source]) got[source].enabled = !preMuted[source];
+    renderControls();
+    return;
+  }
+  await session.setMuted(source, !session.wantMuted[source]);
+  renderControls();
+}
+$("#toggle-camera").addEventListener("click", () => toggle("camera"));
+$("#toggle-microphone").addEventListener("click", () => toggle("microphone"));
+$("#toggle-screen").addEventListener("click", async () => {
+  if (!session || !session.room) return;
+  const button = $("#toggle-screen");
+  button.disabled = true;
+  if (session.local.screen) await session.stopScreen();
+  else await session.startScreen();
+  button.disabled = false;
+  renderControls();
+});
+
+// Link quality ----------------------------------------------------------------------------------
+
+async function updateQuality() {
+  if (!session || !session.room) return;
+  const stats = await session.inboundStats();
+  const next = new Map();
+  const fresh = new Map();
+  for (const s of stats) {
+    next.set(s.publication_id, s);
+    if (s.kind !== "video" || !s.participant_id) continue;
+    const q = linkQuality(lastStats.get(s.publication_id), s);
+    if (q) fresh.set(s.participant_id, q);
+  }
+  lastStats = next;
+  const changed = fresh.size !== quality.size || [...fresh].some(([id, q]) => quality.get(id) !== q);
+  quality = fresh;
+  if (changed) render();
+}
+
+// Sound, clock, start ---------------------------------------------------------------------------
+
+media.onBlocked = () => { $("#sound-on").hidden = false; };
+$("#sound-on").textContent = t("sound_blocked");
+$("#sound-on").addEventListener("click", () => {
+  $("#sound-on").hidden = true;
+  media.unblock();
+});
+
+setInterval(() => {
+  if (startedAt && root.dataset.status === "live") setText($("#live-elapsed"), formatDuration(Date.now() - startedAt));
+}, 1000);
+
+endButton.dataset.label = endButton.textContent.trim();
+const status = root.dataset.status;
+if (status === "live") {
+  capture();
+  begin();
+} else if (status === "scheduled" && startButton) {
+  capture();
+  startButton.addEventListener("click", startLesson);
+  renderControls();
+} else {
+  showMessage(status === "scheduled" ? "lesson_not_live" : "lesson_ended");
+  $("#toggle-camera").disabled = true;
+  $("#toggle-microphone").disabled = true;
+  $("#toggle-screen").disabled = true;
+}
