@@ -1,0 +1,321 @@
+"""A dedicated lesson in real browsers: the teacher console and two classroom terminals.
+
+`kelian serve --demo` runs in a subprocess; headless Chromium (Debian's, with its fake camera and
+microphone) opens the teacher's console in one context and the two teaching points' kiosk
+pages in two more. The test starts today's dedicated lesson, checks from each page's
+RTCPeerConnection statistics that it decodes what the lesson-kind rules send it (the points
+see and hear the hub; the hub sees every point; nobody hears a point without the floor),
+moves the floor to one point and back, ends the lesson, and saves screenshots to
+test-artifacts/ (live-*.png) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import chromium_path
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAPTOP = {"width": 1366, "height": 768}
+TV = {"width": 1920, "height": 1080}
+ZONE = "Asia/Shanghai"  # the demo schools' zone
+PATIENCE_S = 90.0  # two cores shared with other test runs: media takes its time
+# What a page's received publications look like (web/static/live/session.js inboundStats()).
+INBOUND = "window.kelian && window.kelian.session ? window.kelian.session.inboundStats() : []"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real service on fresh demo data; stopped (and reaped) at the end."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
+    env["KELIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("serve"))
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--demo", "--host", "127.0.0.1",
+             "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/login", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"kelian serve did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True,
+                                      args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Screen:
+    """One browser context (its own cookies and storage), watching for script errors."""
+
+    def __init__(self, browser: Any, base: str, viewport: dict[str, int], name: str) -> None:
+        self.base = base
+        self.name = name
+        self.context = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id=ZONE)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(PATIENCE_S * 1000)
+        self.errors: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"{self.name}: {e}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not message.text.startswith(
+                "Failed to load resource: the server responded with a status of 4"):
+            self.errors.append(f"{self.name}: {message.text}")
+
+    def sign_in(self, username: str, password: str) -> None:
+        page = self.page
+        page.goto(self.base + "/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(password)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(self.base + "/")
+
+    def api(self, method: str, path: str) -> Any:
+        """A JSON API call with this context's session cookie (and its CSRF token)."""
+        csrf = next(c["value"] for c in self.context.cookies() if c["name"] == "kelian_csrf")
+        response = self.context.request.fetch(self.base + path, method=method,
+                                              headers={"X-CSRF-Token": csrf})
+        assert response.ok, f"{method} {path}: {response.status} {response.text()}"
+        return response.json()
+
+    def inbound(self) -> list[dict[str, Any]]:
+        return self.page.evaluate(INBOUND)
+
+    def diagnose(self) -> str:
+        """What this page receives and says, for a failure message."""
+        notices = self.page.locator(".live-notice").all_inner_texts()
+        return f"{self.name}: inbound {self.inbound()!r}; notices {notices!r}"
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"live-{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = PATIENCE_S) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except AssertionError as err:
+            last = err
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting until {what}; last: {last!r}")
+        time.sleep(0.5)
+
+
+def _matching(entries: list[dict[str, Any]], label: str, kind: str, source: str) -> dict | None:
+    return next((e for e in entries if e.get("label") == label and e.get("kind") == kind
+                 and e.get("source") == source), None)
+
+
+def _counter(entry: dict[str, Any]) -> int:
+    return int(entry.get("framesDecoded" if entry["kind"] == "video" else "totalSamplesReceived")
+               or 0)
+
+
+def decodes(screen: Screen, label: str, kind: str, source: str = "") -> None:
+    """Wait until `screen` decodes `label`'s `kind` (frames or audio samples keep growing)."""
+    source = source or ("camera" if kind == "video" else "microphone")
+    what = f"{screen.name} decodes {label}'s {source} ({kind})"
+    first = eventually(lambda: _matching(screen.inbound(), label, kind, source), what)
+    start = _counter(first)
+    step = 10 if kind == "video" else 48_000  # ten frames; one second of 48 kHz audio
+    try:
+        eventually(lambda: (e := _matching(screen.inbound(), label, kind, source)) is not None
+                   and _counter(e) >= start + step, what)
+    except BaseException:
+        print(screen.diagnose())
+        raise
+
+
+def receives_nothing_from(screen: Screen, label: str) -> bool:
+    return not any(e.get("label") == label for e in screen.inbound())
+
+
+def _todays_dedicated_lesson(admin: Screen) -> dict[str, Any]:
+    """Today's first dedicated lesson hosted in the hub's 音乐教室 (the demo timetable's)."""
+    rooms = admin.api("GET", "/api/v1/classrooms?limit=100")["items"]
+    music = next(r["id"] for r in rooms if r["name"] == "音乐教室")
+    lessons = admin.api("GET", f"/api/v1/lessons?kind=dedicated&status=scheduled"
+                               f"&host_classroom_id={music}&limit=50")["items"]
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    lesson = next(item for item in lessons
+                  if datetime.fromisoformat(item["planned_start"]).astimezone(ZoneInfo(ZONE)).date()
+                  == today)
+    assert len(lesson["linked_classroom_ids"]) == 2
+    return lesson
+
+
+def _issue_tokens(admin: Screen, classroom_ids: list[int]) -> list[str]:
+    tokens = []
+    for classroom_id in classroom_ids:
+        terminal = admin.api("GET", f"/api/v1/terminals?classroom_id={classroom_id}")["items"][0]
+        tokens.append(admin.api("POST", f"/api/v1/terminals/{terminal['id']}/token")["token"])
+    return tokens
+
+
+def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser: Any,
+                                                                        server: str) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=PATIENCE_S * 1000)
+    admin = Screen(browser, server, LAPTOP, "admin")
+    admin.sign_in("admin", "kelian-admin")
+    lesson = _todays_dedicated_lesson(admin)
+    tokens = _issue_tokens(admin, lesson["linked_classroom_ids"])
+    admin.close()
+
+    teacher = Screen(browser, server, LAPTOP, "teacher")
+    points = [Screen(browser, server, TV, f"point-{i + 1}") for i in range(2)]
+    screens = [teacher, *points]
+    try:
+        # The console before the lesson: preview, and a start button.
+        teacher.sign_in("teacher", "kelian-teacher")
+        console = teacher.page
+        console.goto(f"{server}/lessons/{lesson['id']}/live")
+        expect(console.get_by_role("heading", name=lesson["title"])).to_be_visible()
+        expect(console.get_by_text("未连接")).to_have_count(2)  # both points, not yet here
+        eventually(lambda: console.evaluate("document.querySelector('#self-video').readyState >= 2"),
+                   "the teacher sees the own camera")  # (wait_for_function would need eval)
+        teacher.shot("console-before-1366")
+
+        # The terminals wait calmly; each keeps its token and drops it from the address.
+        for screen, token in zip(points, tokens, strict=True):
+            screen.page.goto(f"{server}/terminal?token={token}")
+            expect(screen.page.locator("#kiosk-clock")).not_to_have_text("--:--")
+            assert screen.page.url == f"{server}/terminal"
+            assert screen.page.evaluate("localStorage.getItem('kelian.terminal.token')") == token
+        expect(points[0].page.get_by_text("下一节课")).to_be_visible()
+        points[0].shot("terminal-waiting-1920")
+
+        console.get_by_role("button", name="开始上课").click()
+        expect(console.locator("#live-status")).to_have_text("直播中")
+
+        # The terminals notice the live lesson by themselves (they poll) and join it.
+        labels = []
+        for screen in points:
+            expect(screen.page.locator("#live")).to_be_visible()
+            labels.append(eventually(
+                lambda s=screen: s.page.evaluate(
+                    "window.kelian.session && window.kelian.session.room"
+                    " && window.kelian.session.room.you.classroom"),
+                f"{screen.name} has joined"))
+        a, b = points
+        label_a, label_b = labels
+        assert label_a != label_b
+
+        # Every point sees and hears the hub; the hub sees every point (and hears none yet).
+        for screen in points:
+            decodes(screen, "王老师", "video")
+            decodes(screen, "王老师", "audio")
+        for label in labels:
+            decodes(teacher, label, "video")
+            expect(console.locator(f'#grid li[data-classroom="{label}"] video')).to_be_visible()
+        assert not any(e["kind"] == "audio" for e in teacher.inbound())
+        assert receives_nothing_from(a, label_b) and receives_nothing_from(b, label_a)
+        teacher.shot("console-live-1366")
+        a.shot("terminal-live-1920")
+
+        # Point A raises its hand; the teacher sees it and gives A the floor.
+        a.page.get_by_role("button", name="举手").click()
+        expect(console.locator("#hand-list")).to_contain_text(label_a)
+        expect(console.locator(f'#grid li[data-classroom="{label_a}"]')).to_contain_text("已举手")
+        console.locator("#hand-list").get_by_role("button", name="请发言").click()
+
+        # Everyone now hears A; B sees it too.
+        decodes(b, label_a, "video")
+        decodes(b, label_a, "audio")
+        decodes(teacher, label_a, "audio")
+        expect(a.page.locator("#live-notices")).to_contain_text("本教室正在发言")
+        expect(console.locator(f'#grid li[data-classroom="{label_a}"]')).to_contain_text("正在发言")
+        teacher.shot("console-floor-1366")
+        b.shot("terminal-floor-1920")
+        a.shot("terminal-has-floor-1920")
+
+        # The teacher takes the floor back: B no longer receives A, nor the teacher A's sound.
+        console.locator(f'#grid li[data-classroom="{label_a}"]').get_by_role(
+            "button", name="收回发言").click()
+        eventually(lambda: receives_nothing_from(b, label_a), "B stops receiving A")
+        eventually(lambda: not any(e["kind"] == "audio" for e in teacher.inbound()),
+                   "the teacher stops hearing A")
+        decodes(b, "王老师", "video")  # the hub stays on B's screen throughout
+
+        # The end: every terminal goes back to waiting by itself.
+        end = console.get_by_role("button", name="结束课堂")
+        end.click()
+        console.get_by_role("button", name="再次点击，为所有人结束课堂").click()
+        expect(console.get_by_text("本节课已结束。")).to_be_visible()
+        for screen in points:
+            expect(screen.page.locator("#waiting")).to_be_visible()
+            expect(screen.page.get_by_text("本节课已结束，下次再见！")).to_be_visible()
+        teacher.shot("console-ended-1366")
+        a.shot("terminal-ended-1920")
+        errors = [e for s in screens for e in s.errors]
+        assert not errors, errors
+    finally:
+        for screen in screens:
+            screen.close()
