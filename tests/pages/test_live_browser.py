@@ -5,7 +5,8 @@ microphone) opens the teacher's console in one context and the two teaching poin
 pages in two more. The test starts today's dedicated lesson, checks from each page's
 RTCPeerConnection statistics that it decodes what the lesson-kind rules send it (the points
 see and hear the hub; the hub sees every point; nobody hears a point without the floor),
-moves the floor to one point and back, ends the lesson, and saves screenshots to
+moves the floor to one point and back, drops one terminal's connection (it rejoins by
+itself), ends the lesson, and saves screenshots to
 test-artifacts/ (live-*.png) for people to look at.
 """
 
@@ -303,6 +304,17 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
         eventually(lambda: not any(e["kind"] == "audio" for e in teacher.inbound()),
                    "the teacher stops hearing A")
         decodes(b, "王老师", "video")  # the hub stays on B's screen throughout
+
+        # A network drop at B: its socket dies; the terminal rejoins by itself (a new seat,
+        # new media connections) and the hub and B see each other again.
+        before = b.page.evaluate("window.kelian.session.room.me")
+        b.page.evaluate("window.kelian.session.signalling.ws.close(4000, 'network drop')")
+        eventually(lambda: b.page.evaluate(
+            "window.kelian.session.room && window.kelian.session.room.me") not in (None, before),
+            "B has rejoined")
+        decodes(b, "王老师", "video")
+        decodes(b, "王老师", "audio")
+        decodes(teacher, label_b, "video")
 
         # The end: every terminal goes back to waiting by itself.
         end = console.get_by_role("button", name="结束课堂")

@@ -25,8 +25,10 @@ export const CLOSE = Object.freeze({
   flood: 4429,
 });
 
-// After these the client stays closed until told otherwise (`connect()` again).
-const FINAL = new Set([CLOSE.normal, CLOSE.unauthenticated, CLOSE.replaced, CLOSE.lessonEnded]);
+// After these the client stays closed until told otherwise (`connect()` again). Any other
+// close — a drop, a restart (1001), even 1000 that this client did not ask for with `close()`
+// — is a reason to reconnect.
+const FINAL = new Set([CLOSE.unauthenticated, CLOSE.replaced, CLOSE.lessonEnded]);
 
 const HEARTBEAT_MS = 15000; // send `ping` this often …
 const HEARTBEAT_TIMEOUT_MS = 10000; // … and give up on a socket that does not answer in time
