@@ -7,7 +7,13 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo
 
@@ -36,7 +42,11 @@ FORWARDABLE = {"audio": ["audio/opus"], "video": ["video/VP8", "video/H264"]}
 
 def new_peer_connection() -> RTCPeerConnection:
     # No STUN: the relay's own host candidates are what clients reach; TURN comes later.
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # max-bundle: aiortc's default ("balanced") puts a second m-line of a kind on the first
+    # such m-line's transport and then skips it when the BUNDLE group moves the others to
+    # m-line 0's, so with [audio, video, video] the third m-line never connected.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[],
+                                              bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 async def apply_description(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
