@@ -142,6 +142,7 @@ class LiveRoom:
         self._identities[participant.identity] = participant.participant_id
         log.info("%s: %s joined as %s (%s)", self.lesson.room_id, participant.participant_id,
                  participant.role.value, participant.identity)
+        self.resync()  # it receives what is already published
         return self.state_for(participant)
 
     async def leave(self, participant_id: str, reason: LeaveReason) -> None:
@@ -256,7 +257,11 @@ class LiveRoom:
             self._dirty.clear()
             for participant in list(self.participants.values()):
                 if not participant.left and not participant.awaiting_answer:
-                    await self._sync(participant)
+                    try:
+                        await self._sync(participant)
+                    except Exception:  # one participant's failure must not stop the Room's
+                        log.exception("%s: syncing %s failed", self.lesson.room_id,
+                                      participant.participant_id)
 
     async def _sync(self, participant: Participant) -> None:
         async with participant.media_lock:
@@ -275,6 +280,8 @@ class LiveRoom:
                                   participant.participant_id)
                 return
             participant.subscribed = wanted
+            log.debug("%s: %s subscribed to %d publications (%s)", self.lesson.room_id,
+                      participant.participant_id, len(wanted), "offer" if offer else "no offer")
             if offer is not None and not participant.left:
                 participant.awaiting_answer = True
                 participant.outbox.send(wire.OfferEvent(sdp=offer))

@@ -13,6 +13,7 @@ from typing import Any
 import av
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpTransceiver,
@@ -38,7 +39,10 @@ class SmallVideoTrack(VideoStreamTrack):
 
 
 def peer() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # aiortc's default bundle policy ("balanced") leaves a second video m-line after an audio
+    # one off the BUNDLE transport, so it never receives; browsers bundle properly.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[],
+                                              bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
 class MediaClient:

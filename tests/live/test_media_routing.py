@@ -42,6 +42,7 @@ async def test_a_dedicated_lesson_with_real_peers_and_the_floor(
     pb_ws, state = await join(live_app, world.tokens["pb_tv"], lesson_id, "pb")
     pb_id = state["you"]["participant_id"]
     teacher, pa, pb = MediaClient(teacher_ws), MediaClient(pa_ws), MediaClient(pb_ws)
+    clients = [teacher, pa, pb]
     try:
         assert (await teacher.publish(["camera", "microphone"]))["type"] == "ok"
         added = (await pa_ws.event("publication.added"))["publication"]
@@ -50,6 +51,12 @@ async def test_a_dedicated_lesson_with_real_peers_and_the_floor(
         # Both points get an offer for the teacher's camera and microphone, answer, receive RTP.
         for point in (pa, pb):
             await eventually(lambda p=point: _flowing(p, ["audio", "video"]), timeout=20)
+        # So does an observer that joins after the teacher published.
+        late_ws, _ = await join(live_app, world.tokens["observer"], lesson_id, "observer")
+        late = MediaClient(late_ws)
+        clients.append(late)
+        await eventually(lambda: _flowing(late, ["audio", "video"]), timeout=20)
+        await late_ws.close()
 
         # The points publish; the hub sees both cameras, the points do not see each other.
         for point in (pa, pb):
@@ -107,7 +114,7 @@ async def test_a_dedicated_lesson_with_real_peers_and_the_floor(
     finally:
         for ws in (teacher_ws, pa_ws, pb_ws):
             await ws.close()
-        for client in (teacher, pa, pb):
+        for client in clients:
             await client.close()
 
 
