@@ -86,17 +86,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
+def chromium() -> Iterator[Any]:
+    """Playwright's Chromium launcher, for Debian's chromium."""
+    chromium_path()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, headless=True,
-                                      args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+        yield pw.chromium
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Any) -> Iterator[Any]:
+    launched = chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 class Screen:
@@ -138,8 +143,11 @@ class Screen:
 
     def diagnose(self) -> str:
         """What this page receives and says, for a failure message."""
-        notices = self.page.locator(".live-notice").all_inner_texts()
-        return f"{self.name}: inbound {self.inbound()!r}; notices {notices!r}"
+        try:
+            notices = self.page.locator(".live-notice").all_inner_texts()
+            return f"{self.name}: inbound {self.inbound()!r}; notices {notices!r}"
+        except Exception as exc:  # the page itself may be what failed
+            return f"{self.name}: {exc!r}"
 
     def shot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -328,6 +336,88 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
         a.shot("terminal-ended-1920")
         errors = [e for s in screens for e in s.errors]
         assert not errors, errors
+    except BaseException:
+        for screen in screens:  # what each screen showed when it went wrong
+            screen.shot(f"failed-{screen.name}")
+            print(screen.diagnose())
+        raise
     finally:
         for screen in screens:
             screen.close()
+
+
+def test_over_plain_http_on_another_host_the_console_says_that_the_camera_needs_https(
+        chromium: Any, server: str) -> None:
+    """Browsers give a page the camera only over HTTPS or on localhost: say so plainly."""
+    from playwright.sync_api import expect
+
+    port = server.rsplit(":", 1)[1]
+    # kelian.test resolves to this machine, so the page is plain HTTP on a host that is not
+    # localhost (as a classroom laptop opening http://<server's LAN address> would be).
+    launched = chromium.launch(executable_path=chromium_path(), headless=True, args=[
+        *CHROMIUM_ARGS, "--host-resolver-rules=MAP kelian.test 127.0.0.1"])
+    try:
+        base = f"http://kelian.test:{port}"
+        teacher = Screen(launched, base, LAPTOP, "teacher-http")
+        teacher.sign_in("teacher", "kelian-teacher")
+        page = teacher.page
+        lesson_id = page.evaluate(  # through the browser: only it resolves kelian.test
+            "fetch('/api/v1/lessons?kind=master_teacher&status=scheduled')"
+            ".then(r => r.json()).then(page => page.items[0].id)")
+        page.goto(f"{base}/lessons/{lesson_id}/live")
+        assert page.evaluate("window.isSecureContext") is False
+        expect(page.get_by_role("alert")).to_contain_text("摄像头和麦克风需要 HTTPS")
+        teacher.shot("console-needs-https-1366")
+        teacher.close()
+        assert not teacher.errors, teacher.errors
+    finally:
+        launched.close()
+
+
+def test_a_master_teacher_lesson_with_an_observing_teacher(browser: Any, server: str) -> None:
+    """The observer page receives only; comments reach the teacher; on stage, it publishes."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=PATIENCE_S * 1000)
+    teacher = Screen(browser, server, LAPTOP, "teacher")
+    observer = Screen(browser, server, LAPTOP, "observer")
+    try:
+        teacher.sign_in("teacher", "kelian-teacher")
+        lesson = teacher.api("GET", "/api/v1/lessons?kind=master_teacher&status=scheduled")["items"][0]
+        console = teacher.page
+        console.goto(f"{server}/lessons/{lesson['id']}/live")
+
+        # The observer opens the page first: it waits, then joins when the teacher starts.
+        observer.sign_in("observer", "kelian-observer")
+        watch = observer.page
+        watch.goto(f"{server}/lessons/{lesson['id']}/live")
+        expect(watch.get_by_text("课堂尚未开始")).to_be_visible()
+        console.get_by_role("button", name="开始上课").click()
+        decodes(observer, "王老师", "video")
+        decodes(observer, "王老师", "audio")
+        assert not observer.page.evaluate("window.kelian.session.publisher")  # receive-only
+
+        watch.get_by_placeholder("输入评课留言").fill("节奏示范很清楚，值得学习。")
+        watch.get_by_role("button", name="发送").click()
+        expect(console.locator("#chat-list")).to_contain_text("节奏示范很清楚，值得学习。")
+        expect(console.locator("#chat-list")).to_contain_text("李老师")
+        observer.shot("watch-master-1366")
+
+        # Asked to speak, the observer is brought on stage: the teacher sees and hears it.
+        watch.get_by_role("button", name="举手").click()
+        console.locator("#hand-list").get_by_role("button", name="请上台").click()
+        decodes(teacher, "李老师", "video")
+        decodes(teacher, "李老师", "audio")
+        expect(watch.locator("#self-tile")).to_be_visible()
+        teacher.shot("console-master-stage-1366")
+        console.get_by_role("button", name="请下台").click()
+        eventually(lambda: receives_nothing_from(teacher, "李老师"), "the observer leaves the stage")
+
+        console.get_by_role("button", name="结束课堂").click()
+        console.get_by_role("button", name="再次点击，为所有人结束课堂").click()
+        expect(watch.get_by_text("本节课已结束。").first).to_be_visible()
+        errors = teacher.errors + observer.errors
+        assert not errors, errors
+    finally:
+        teacher.close()
+        observer.close()

@@ -189,7 +189,7 @@ function join(lesson) {
   });
   session.addEventListener("notice", (e) => notices.show(e.detail));
   session.addEventListener("ended", () => leave(t("kiosk_ended"), ENDED_PAUSE_MS));
-  session.addEventListener("unavailable", () => leave("", 0));
+  session.addEventListener("unavailable", () => leave("", POLL_MS));
   session.addEventListener("closed", (e) => {
     if (e.detail.code === 4409) leave(t("kiosk_replaced"), POLL_MAX_MS);
     else if (e.detail.code === 4401) leave(t("kiosk_token_invalid"), POLL_MAX_MS);
