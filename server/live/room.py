@@ -289,6 +289,13 @@ class LiveRoom:
     # Events from the media plane ---------------------------------------------------------------
 
     def on_media_event(self, event: MediaEvent) -> None:
+        """The media Room's event sink: called synchronously from inside the relay."""
+        try:
+            self._on_media_event(event)
+        except Exception:  # never break the relay's own work
+            log.exception("%s: handling %r failed", self.lesson.room_id, event)
+
+    def _on_media_event(self, event: MediaEvent) -> None:
         match event:
             case PublicationAdded(publication=info):
                 self._publication_added(info)
@@ -325,7 +332,10 @@ class LiveRoom:
             log.warning("%s: %s published %s %s, which it may not; not forwarded",
                         self.lesson.room_id, info.participant_id, info.kind.value,
                         info.source.value)
-            self.media.set_muted(info.publication_id, True)
+            try:
+                self.media.set_muted(info.publication_id, True)
+            except MediaError:
+                pass  # already gone
             self._notice(info.participant_id, NoticeCode.publication_refused,
                          f"Your {info.kind.value} track labelled {info.source.value} "
                          f"is not allowed and is not forwarded")

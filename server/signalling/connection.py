@@ -104,6 +104,7 @@ class Connection:
         self._bucket = TokenBucket(limits.rate_per_s, limits.burst)
         self._closing: Closing | None = None
         self._leave_reason = LeaveReason.disconnected
+        self._auth_sent = False
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
 
@@ -225,7 +226,7 @@ class Connection:
         self.sockets.open.discard(self)
 
     def _auth_expired(self) -> None:
-        if not self.principal.is_authenticated and self._closing is None:
+        if not self.principal.is_authenticated and not self._auth_sent and self._closing is None:
             self.fail(None, SignalErrorCode.unauthenticated,
                       f"Authenticate within {self.limits.auth_timeout_s:g} s: "
                       "send {\"type\": \"auth\", \"token\": ...}")
@@ -263,6 +264,7 @@ class Connection:
             self.fail(rid, SignalErrorCode.unauthenticated, "Send \"auth\" first")
             self._close(CloseCode.unauthenticated, "unauthenticated")
             return
+        self._auth_sent = self._auth_sent or kind == "auth"  # in time, however long checking takes
         try:
             message = _CLIENT_MESSAGE.validate_python(raw)
         except ValidationError as err:

@@ -19,7 +19,7 @@ from server.signalling.limits import LIMITS, Limits
 from .world import World, build_world
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-TEST_LIMITS = Limits(auth_timeout_s=0.5, heartbeat_s=5.0, close_timeout_s=1.0)
+TEST_LIMITS = Limits(auth_timeout_s=1.0, heartbeat_s=5.0, close_timeout_s=1.0)
 
 
 @pytest.fixture

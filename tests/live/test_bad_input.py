@@ -83,14 +83,14 @@ async def test_a_flood_gets_an_error_then_a_close_with_4429(
     lesson_id = await start("dedicated")
     teacher, _ = await join(live_app, world.tokens["teacher"], lesson_id, "teacher")
     flooder, _ = await join(live_app, world.tokens["pa_tv"], lesson_id, "pa")
-    for _ in range(300):  # burst 100, then 50 per second
+    for _ in range(1000):  # burst 100, then 50 per second
         if flooder.ws.closed:
             break
         await flooder.ws.send_str('{"v": 1, "type": "ping"}')
     assert await flooder.closed() == 4429
     errors = [m for m in flooder.received if m["type"] == "error"]
     assert [e["code"] for e in errors] == ["throttled"]
-    assert 100 <= sum(m["type"] == "ok" for m in flooder.received) < 300
+    assert 100 <= sum(m["type"] == "ok" for m in flooder.received) < 1000
     assert (await teacher.event("participant.left"))["reason"] == "flood"
     await teacher.close()
 
@@ -152,10 +152,16 @@ async def test_a_client_that_misses_heartbeats_is_removed_from_the_room(
     lesson_id = await start("dedicated")
     teacher, _ = await join(live_app, world.tokens["teacher"], lesson_id, "teacher")
     ws = await live_app.ws_connect("/ws", autoping=False)
+
+    async def reply() -> None:  # answers pings by hand while it still cares
+        while (frame := await ws.receive()).type is WSMsgType.PING:
+            await ws.pong(frame.data)
+        assert json.loads(frame.data)["type"] == "ok"
+
     await ws.send_json({"v": 1, "type": "auth", "token": world.tokens["pa_tv"]})
-    await ws.receive_json()
+    await reply()
     await ws.send_json({"v": 1, "type": "join", "lesson_id": lesson_id})
-    await ws.receive_json()
+    await reply()
     # It never reads again, so it never answers the server's pings.
     left = await teacher.event("participant.left", timeout=5)
     assert left["reason"] == "disconnected"

@@ -78,7 +78,7 @@ async def test_a_browser_session_joins_from_the_same_origin_only(
 async def test_authentication_is_required_in_time_and_must_be_valid(
         live_app: TestClient, world: World) -> None:
     silent = await connect(live_app)
-    assert await silent.closed(timeout=5) == 4401  # TEST_LIMITS: 0.5 s to authenticate
+    assert await silent.closed(timeout=5) == 4401  # TEST_LIMITS: 1 s to authenticate
     assert silent.received[-1]["code"] == "unauthenticated"
 
     wrong = await connect(live_app)
@@ -161,3 +161,9 @@ async def test_joining_again_replaces_the_earlier_socket(
     assert [p["role"] for p in state["participants"]] == ["host"]
     for c in (teacher, second):
         await c.close()
+
+
+@SQLITE_ONLY
+async def test_a_plain_get_on_the_socket_path_is_a_bad_request(live_app: TestClient) -> None:
+    async with live_app.get("/ws") as resp:
+        assert resp.status == 400
