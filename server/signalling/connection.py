@@ -300,12 +300,14 @@ class Connection:
         if self._closing is None:
             self._close(CloseCode.normal, "closed")
         tasks = [t for t in (self._writer, self._closer) if t is not None]
-        done, pending = await asyncio.wait(tasks, timeout=self.limits.close_timeout_s + 1)
-        for task in pending:
+        _, stuck = await asyncio.wait(tasks, timeout=self.limits.close_timeout_s + 1)
+        for task in stuck:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if not self.ws.closed:
             await self._close_socket(self._closing or Closing(CloseCode.normal, "closed"), False)
+        if stuck and self.transport is not None:
+            self.transport.abort()  # a client that reads nothing would hold the socket forever
 
 
 def _same_origin(request: web.Request) -> bool:
