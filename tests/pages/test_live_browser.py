@@ -4,7 +4,8 @@
 microphone) opens the teacher's console in one context and the two teaching points' kiosk
 pages in two more. The test starts today's dedicated lesson, checks from each page's
 RTCPeerConnection statistics that it decodes what the lesson-kind rules send it (the points
-see and hear the hub; the hub sees every point; nobody hears a point without the floor),
+see and hear the hub and its courseware; the hub sees every point; nobody hears a point
+without the floor),
 moves the floor to one point and back, drops one terminal's connection (it rejoins by
 itself), ends the lesson, and saves screenshots to
 test-artifacts/ (live-*.png) for people to look at.
@@ -288,6 +289,16 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
         assert receives_nothing_from(a, label_b) and receives_nothing_from(b, label_a)
         teacher.shot("console-live-1366")
         a.shot("terminal-live-1920")
+
+        # Courseware: the teacher shares a screen (Chromium's fake one); the points show it big.
+        console.get_by_role("button", name="共享课件").click()
+        for screen in points:
+            decodes(screen, "王老师", "video", "screen")
+        expect(a.page.locator("#kiosk-stage figcaption")).to_have_text("课件")
+        teacher.shot("console-courseware-1366")
+        a.shot("terminal-courseware-1920")
+        console.get_by_role("button", name="停止共享").click()
+        expect(a.page.locator("#kiosk-stage figcaption")).to_have_text("王老师")
 
         # Point A raises its hand; the teacher sees it and gives A the floor.
         a.page.get_by_role("button", name="举手").click()

@@ -21,7 +21,7 @@ export const VIDEO_CONSTRAINTS = Object.freeze({
 });
 
 // A school LAN has no use for public STUN servers: the relay offers its host candidates.
-const RTC_CONFIG = Object.freeze({ iceServers: [] });
+const RTC_CONFIG = Object.freeze({ iceServers: [], bundlePolicy: "max-bundle" });
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 

@@ -102,16 +102,20 @@ export function formatDuration(ms) {
   return h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
 }
 
-/** Link quality from a receiver's figures between two samples: "good" | "fair" | "poor". */
+/**
+ * Link quality from a receiver's figures between two samples: "good" | "fair" | "poor", or
+ * null when nothing arrived (a camera switched off). Loss and jitter only: a low frame rate
+ * is as often a busy computer at either end as a poor network.
+ */
 export function linkQuality(previous, current) {
   if (!previous || !current) return null;
   const received = current.packetsReceived - previous.packetsReceived;
-  const lost = current.packetsLost - previous.packetsLost;
-  if (received + lost <= 0) return "poor";
+  const lost = Math.max(0, current.packetsLost - previous.packetsLost);
+  if (received + lost <= 0) return null;
   const loss = lost / (received + lost);
-  const fps = current.framesPerSecond || 0;
-  if (loss > 0.08 || (current.kind === "video" && fps > 0 && fps < 8)) return "poor";
-  if (loss > 0.02 || (current.kind === "video" && fps > 0 && fps < 15) || current.jitter > 0.05) return "fair";
+  const jitter = current.jitter || 0; // seconds
+  if (loss > 0.08 || jitter > 0.15) return "poor";
+  if (loss > 0.02 || jitter > 0.06) return "fair";
   return "good";
 }
 
