@@ -316,9 +316,16 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
         b.shot("terminal-floor-1920")
         a.shot("terminal-has-floor-1920")
 
+        # The teacher mutes A's microphone and unmutes it; A's screen says so meanwhile.
+        tile_a = console.locator(f'#grid li[data-classroom="{label_a}"]')
+        tile_a.get_by_role("button", name="静音", exact=True).click()
+        expect(tile_a).to_contain_text("已静音")
+        expect(a.page.locator("#kiosk-self figcaption")).to_have_text("老师已将本教室静音")
+        tile_a.get_by_role("button", name="取消静音").click()
+        expect(a.page.locator("#kiosk-self figcaption")).to_have_text("正在发言")
+
         # The teacher takes the floor back: B no longer receives A, nor the teacher A's sound.
-        console.locator(f'#grid li[data-classroom="{label_a}"]').get_by_role(
-            "button", name="收回发言").click()
+        tile_a.get_by_role("button", name="收回发言").click()
         eventually(lambda: receives_nothing_from(b, label_a), "B stops receiving A")
         eventually(lambda: not any(e["kind"] == "audio" for e in teacher.inbound()),
                    "the teacher stops hearing A")

@@ -279,7 +279,7 @@ function layout() {
     hadFloor = hasFloor;
   }
   const mic = room.publicationOf(room.me, "microphone");
-  const caption = hasFloor ? t("state_floor") : mic && mic.muted ? t("muted_by_teacher") : t("this_classroom");
+  const caption = mic && mic.muted ? t("muted_by_teacher") : hasFloor ? t("state_floor") : t("this_classroom");
   setText(selfTile.querySelector("figcaption"), caption);
   updateHand();
 }
