@@ -93,8 +93,8 @@ def _relay_transceivers(room: RelayRoom) -> list[RTCRtpTransceiver]:
     return [t for pc in pcs for t in pc.getTransceivers()]
 
 
-def _decoder_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.endswith("-decoder"))
+def _decoder_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.endswith("-decoder")}
 
 
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
@@ -105,6 +105,7 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
     service = RelayService()
     room = await service.open_room("lesson-1", events.append)
     clients: list[RTCPeerConnection] = []
+    earlier_decoders = _decoder_threads()  # other tests' clients may still be winding down
     try:
         publisher, sent = await _publish(room, events, codec)
         clients.append(publisher)
@@ -147,7 +148,7 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
         assert len(relay_receivers) == 2 and len(relay_senders) == 6
         assert all(isinstance(r, ForwardingReceiver) for r in relay_receivers)
         assert all(isinstance(s, ForwardingSender) for s in relay_senders)
-        assert _decoder_threads() == 6
+        assert len(_decoder_threads() - earlier_decoders) == 6
         assert room.stats().decoders_started == 0 and room.stats().encoders_started == 0
     finally:
         await service.close()

@@ -28,7 +28,8 @@ def _lossy_receive(pc: RTCPeerConnection, video_pt: int, delivered: dict[int, by
         payload = data[header.payload_at : len(data) - header.padding]
         if header.payload_type == video_pt:
             seq = header.sequence_number
-            if seq % DROP_EVERY == 0 and seq not in dropped:
+            # Never the first packet: a receiver cannot know it missed what came before it.
+            if delivered and seq % DROP_EVERY == 0 and seq not in dropped:
                 dropped.add(seq)
                 return
             delivered[seq] = payload
