@@ -4,6 +4,7 @@ publications publish nothing, and a participant that vanishes is cleaned up."""
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from server.keys import LIVE
@@ -14,6 +15,8 @@ from .conftest import SQLITE_ONLY, Starter
 from .media_client import MediaClient
 from .world import World
 from .wsclient import join
+
+pytestmark = pytest.mark.slow  # real peers encoding and decoding for seconds
 
 
 async def _flowing(media: MediaClient, kinds: list[str]) -> bool:
