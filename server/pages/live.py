@@ -6,8 +6,9 @@
   in master-teacher lessons, questions in famous-school lessons). The socket decides the seat;
   the page only shows what the seat allows.
 - `/terminal`: the classroom terminal's kiosk page. It carries no credentials itself: the
-  terminal token arrives once as `?token=kt_…`, the page keeps it in localStorage, drops it
-  from the address and speaks to the API and the socket with it (web/static/live/terminal.js).
+  terminal token arrives once (`/terminal#token=kt_…`, `?token=kt_…` or typed into its set-up
+  form), the page keeps it in localStorage, drops it from the address and speaks to the API and
+  the socket with it (web/static/live/terminal.js).
 
 The browser code lives in web/static/live/; its UI text comes from `CLIENT_STRINGS`,
 translated here and embedded in the page as JSON.
@@ -81,7 +82,7 @@ CLIENT_STRINGS: dict[str, str] = {
     "end_confirm": N_("Click again to end the lesson for everyone"),
     # The classroom terminal
     "kiosk_no_token": N_("This terminal is not set up yet. An administrator issues its token "
-                         "(Terminals, Issue token) and opens this page with it once."),
+                         "(Terminals, Issue token) and enters it here once."),
     "kiosk_token_invalid": N_("This terminal's token is unknown or was revoked. Ask an "
                               "administrator to issue a new one."),
     "kiosk_offline": N_("Cannot reach the server; retrying…"),
@@ -189,7 +190,7 @@ async def live_lesson(request: web.Request) -> web.StreamResponse:
 
 
 async def terminal(request: web.Request) -> web.StreamResponse:
-    """The kiosk page; the token in `?token=` is read by the script, never by the server."""
+    """The kiosk page; a token in the address is read by the script, never by the server."""
     response = render(request, "live/kiosk.html", {
         "strings": client_strings(translator(request)),
     })

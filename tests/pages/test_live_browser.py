@@ -39,7 +39,8 @@ CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-
 LAPTOP = {"width": 1366, "height": 768}
 TV = {"width": 1920, "height": 1080}
 ZONE = "Asia/Shanghai"  # the demo schools' zone
-PATIENCE_S = 90.0  # two cores shared with other test runs: media takes its time
+PATIENCE_S = 150.0  # two cores shared with other test runs: media takes its time, and an
+# overloaded machine looks like a weak link to the relay (video paused, then tried again)
 # What a page's received publications look like (web/static/live/session.js inboundStats()).
 INBOUND = "window.kelian && window.kelian.session ? window.kelian.session.inboundStats() : []"
 
@@ -253,14 +254,20 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
                    "the teacher sees the own camera")  # (wait_for_function would need eval)
         teacher.shot("console-before-1366")
 
-        # The terminals wait calmly; each keeps its token and drops it from the address.
+        # The terminals wait calmly. One is given its token in the address (kept, and dropped
+        # from the address); the other is set up by typing it in, as the token page says.
+        first, second = points
+        first.page.goto(f"{server}/terminal#token={tokens[0]}")
+        second.page.goto(f"{server}/terminal")
+        expect(second.page.get_by_text("此终端尚未配置")).to_be_visible()
+        second.shot("terminal-setup-1920")
+        second.page.get_by_label("终端令牌").fill(tokens[1])
+        second.page.get_by_role("button", name="保存并连接").click()
         for screen, token in zip(points, tokens, strict=True):
-            screen.page.goto(f"{server}/terminal?token={token}")
-            expect(screen.page.locator("#kiosk-clock")).not_to_have_text("--:--")
+            expect(screen.page.get_by_text("下一节课")).to_be_visible()
             assert screen.page.url == f"{server}/terminal"
             assert screen.page.evaluate("localStorage.getItem('kelian.terminal.token')") == token
-        expect(points[0].page.get_by_text("下一节课")).to_be_visible()
-        points[0].shot("terminal-waiting-1920")
+        first.shot("terminal-waiting-1920")
 
         console.get_by_role("button", name="开始上课").click()
         expect(console.locator("#live-status")).to_have_text("直播中")

@@ -3,8 +3,8 @@
 // It waits calmly ("Next lesson …"), finds its classroom's live lesson through the API with its
 // terminal token, joins by itself, shows the hub full screen with the courseware, its own small
 // preview and a big raise-hand button, rejoins by itself after a drop and returns to waiting
-// when the lesson ends. The token arrives once as ?token=kt_…; it is kept in localStorage and
-// dropped from the address bar.
+// when the lesson ends. The token arrives once, as /terminal#token=kt_… (or ?token=, or typed
+// into the set-up form); it is kept in localStorage and dropped from the address bar.
 
 import { captureCamera, MediaElements, previewVideo, webrtcUnavailable } from "./media.js";
 import { LiveSession } from "./session.js";
@@ -32,18 +32,18 @@ let lastStats = new Map();
 let wakeLock = null;
 let hadFloor = false;
 
-/** The token from ?token= (kept, then removed from the address) or from localStorage. */
+/**
+ * The token from the address — `#token=kt_…` (never sent to the server, so never in its logs)
+ * or `?token=kt_…` — kept in localStorage and removed from the address; else the stored one.
+ */
 function takeToken() {
   const url = new URL(location.href);
-  const given = url.searchParams.get("token");
+  const fromHash = new URLSearchParams(url.hash.slice(1)).get("token");
+  const given = fromHash || url.searchParams.get("token");
   if (given) {
-    try {
-      localStorage.setItem(TOKEN_KEY, given);
-    } catch {
-      // No storage (a locked-down kiosk profile): the token lives until the page reloads.
-    }
+    keepToken(given);
     url.searchParams.delete("token");
-    history.replaceState(null, "", url.pathname + url.search + url.hash);
+    history.replaceState(null, "", url.pathname + url.search);
     return given;
   }
   try {
@@ -52,6 +52,28 @@ function takeToken() {
     return null;
   }
 }
+
+function keepToken(value) {
+  try {
+    localStorage.setItem(TOKEN_KEY, value);
+  } catch {
+    // No storage (a locked-down kiosk profile): the token lives until the page reloads.
+  }
+}
+
+/** Setting up by hand: the token typed in once (the admin's token page says so). */
+$("#kiosk-token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const value = $("#kiosk-token").value.trim();
+  if (!value) return;
+  token = value;
+  keepToken(value);
+  $("#kiosk-token-form").hidden = true;
+  $("#kiosk-token").value = "";
+  setText($("#kiosk-classroom"), "");
+  loadClassroomName();
+  poll();
+});
 
 async function api(path) {
   const response = await fetch(path, {
@@ -65,11 +87,12 @@ async function api(path) {
 
 // Waiting ----------------------------------------------------------------------------------------
 
-function showWaiting(message) {
+function showWaiting(message, askForToken = false) {
   screen.dataset.state = "waiting";
   $("#waiting").hidden = false;
   $("#live").hidden = true;
   setText($("#kiosk-message"), message || "");
+  $("#kiosk-token-form").hidden = !askForToken;
 }
 
 function tick() {
@@ -121,8 +144,8 @@ async function poll() {
   if (session) return;
   if (!token) {
     showNext(null);
-    showWaiting(t("kiosk_no_token"));
-    return; // nothing to do until someone opens the page with a token
+    showWaiting(t("kiosk_no_token"), true);
+    return; // nothing to do until someone gives this page a token
   }
   try {
     const live = await api("/api/v1/lessons?status=live&limit=5");
@@ -144,7 +167,7 @@ async function poll() {
   } catch (err) {
     if (err.unauthorized) {
       showNext(null);
-      showWaiting(t("kiosk_token_invalid"));
+      showWaiting(t("kiosk_token_invalid"), true);
       pollDelay = POLL_MAX_MS; // an administrator may fix it; keep looking now and then
     } else {
       showWaiting(t("kiosk_offline"));
