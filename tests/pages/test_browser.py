@@ -6,13 +6,7 @@ languages, admin pages, at a laptop's 1366x768 and a classroom TV's 1920x1080.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import chromium_path
+from tests.pages.demo_server import serve_demo
 
 pytestmark = pytest.mark.browser
 
@@ -33,46 +28,10 @@ PHONE = {"width": 390, "height": 844}
 MASTER_LESSON = "名师课堂：三年级音乐《小雨沙沙》示范课"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service on the demo data; stopped (and reaped) at the end."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
-    env["KELIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("serve"))
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--demo", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"kelian serve did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from serve_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ test-artifacts/ (live-*.png) for people to look at.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import chromium_path
+from tests.pages.demo_server import serve_demo
 
 pytestmark = pytest.mark.browser
 
@@ -45,46 +41,10 @@ PATIENCE_S = 150.0  # two cores shared with other test runs: media takes its tim
 INBOUND = "window.kelian && window.kelian.session ? window.kelian.session.inboundStats() : []"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service on fresh demo data; stopped (and reaped) at the end."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
-    env["KELIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("serve"))
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--demo", "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"kelian serve did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from serve_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
