@@ -20,6 +20,7 @@ from ..services.records import (
     to_out,
     update_record,
 )
+from ..signalling.connection import revoke_principal
 from .body import read_json
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers
@@ -68,10 +69,13 @@ class RecordHandlers:
         payload = await read_json(request)
         async with request.app[SESSIONS]() as db:
             record = await update_record(db, who, self.spec, record_id(request), payload)
+            if getattr(record, "active", True) is False:
+                revoke_principal(request.app, self.spec.kind, record.id)
             return json_response(to_out(self.spec, record, who))
 
     async def delete(self, request: web.Request) -> web.Response:
         who = require_user(request)
         async with request.app[SESSIONS]() as db:
             await delete_record(db, who, self.spec, record_id(request))
+        revoke_principal(request.app, self.spec.kind, record_id(request))
         return web.Response(status=204)

@@ -1,7 +1,8 @@
 """The control plane's records. Import models from here."""
 
 from .base import Base, UTCDateTime, utcnow
-from .enums import LessonKind, LessonStatus, Role, SchoolKind, SourceKind, SourceRole
+from .enums import JobState, LessonKind, LessonStatus, Role, SchoolKind, SourceKind, SourceRole
+from .jobs import Job
 from .org import Classroom, School, Source, Terminal
 from .people import ApiToken, AuditEvent, User, UserSession
 from .teaching import (
@@ -14,7 +15,7 @@ from .teaching import (
 )
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Base", "Classroom", "Course", "Lesson", "LessonKind",
+    "ApiToken", "AuditEvent", "Base", "Classroom", "Course", "Job", "JobState", "Lesson", "LessonKind",
     "LessonStatus", "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole",
     "Terminal", "TimetableEntry", "UTCDateTime", "User", "UserSession", "lesson_classroom",
     "lesson_observer", "timetable_entry_classroom", "utcnow",

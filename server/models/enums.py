@@ -41,3 +41,11 @@ class LessonStatus(StrEnum):
     live = "live"
     ended = "ended"
     cancelled = "cancelled"
+
+
+class JobState(StrEnum):
+    queued = "queued"  # waiting, possibly until `not_before` (retry back-off)
+    running = "running"  # held by a worker while its lease lasts
+    done = "done"
+    failed = "failed"  # permanently: a permanent error, or no attempts left
+    cancelled = "cancelled"

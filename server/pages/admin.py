@@ -18,6 +18,7 @@ from ..errors import ErrorCode, KelianError
 from ..keys import SESSIONS, SETTINGS
 from ..services.records import create_record, delete_record, get_record, list_records, update_record
 from ..services.terminals import issue_token, revoke_token
+from ..signalling.connection import revoke_principal
 from .common import N_, see_other, signed_in_user, translator
 from .forms import (
     FormContext,
@@ -221,7 +222,7 @@ async def update_view(request: web.Request) -> web.StreamResponse:
                                     zone_of=classroom_zone)
         if state.ok:
             try:
-                await update_record(db, who, ak.spec, record_id, payload)
+                updated = await update_record(db, who, ak.spec, record_id, payload)
             except KelianError as err:
                 if err.code not in FORM_ERRORS:
                     raise
@@ -230,6 +231,8 @@ async def update_view(request: web.Request) -> web.StreamResponse:
                 error = err
                 record = await get_record(db, who, ak.spec, record_id)
             else:
+                if getattr(updated, "active", True) is False:
+                    revoke_principal(request.app, ak.kind, record_id)
                 return see_other(f"/admin/{ak.slug}/{record_id}?notice=saved")
         return await _form_page(request, db, ak, "edit", state, record,
                                 status=_status_for(error))
@@ -277,6 +280,7 @@ async def delete_view(request: web.Request) -> web.StreamResponse:
             record = await get_record(db, who, ak.spec, record_id)
             message = translate_message(translator(request), err.message)
             return await _delete_page(request, db, ak, record, message, status=err.status)
+    revoke_principal(request.app, ak.kind, record_id)
     return see_other(f"/admin/{ak.slug}?notice=deleted")
 
 
@@ -290,6 +294,7 @@ async def issue_token_view(request: web.Request) -> web.StreamResponse:
     ak = ADMIN_KINDS["terminals"]
     async with request.app[SESSIONS]() as db:
         token = await issue_token(db, who, record_id)
+        revoke_principal(request.app, "terminal", record_id)  # the old token's sockets
         terminal = await get_record(db, who, ak.spec, record_id)
         names = await Names.load(db, [terminal], _default_zone(request))
     tr = translator(request)
@@ -305,6 +310,7 @@ async def revoke_token_view(request: web.Request) -> web.StreamResponse:
     record_id = _record_id(request)
     async with request.app[SESSIONS]() as db:
         await revoke_token(db, who, record_id)
+    revoke_principal(request.app, "terminal", record_id)
     return see_other(f"/admin/terminals/{record_id}?notice=revoked")
 
 

@@ -51,6 +51,7 @@ class LeaveReason(StrEnum):
     flood = "flood"
     lesson_ended = "lesson_ended"
     shutdown = "shutdown"
+    revoked = "revoked"  # its token was revoked or its account disabled (closed with 4401)
 
 
 class NoticeCode(StrEnum):

@@ -66,7 +66,25 @@ class Sockets:
             await asyncio.sleep(0.01)
 
 
+    def revoke(self, audit_name: str) -> int:
+        """That principal's credentials no longer hold (a terminal token revoked or reissued, an
+        account disabled or deleted): close its sockets now with 4401, which ends their part in
+        any Room. Returns how many were open."""
+        found = [c for c in self.open if c.principal.audit_name == audit_name]
+        for connection in found:
+            connection.close(CloseCode.unauthenticated, LeaveReason.revoked)
+        if found:
+            log.info("%s: credentials revoked; %d socket(s) closed", audit_name, len(found))
+        return len(found)
+
+
 SOCKETS = web.AppKey("signalling_sockets", Sockets)
+
+
+def revoke_principal(app: web.Application, kind: str, record_id: int) -> None:
+    """After a user or terminal was deleted, disabled or had its token changed."""
+    if kind in ("user", "terminal"):
+        app[SOCKETS].revoke(f"{kind}:{record_id}")
 
 
 def _request_id(raw: dict[str, Any]) -> int | str | None:

@@ -167,3 +167,32 @@ async def test_joining_again_replaces_the_earlier_socket(
 async def test_a_plain_get_on_the_socket_path_is_a_bad_request(live_app: TestClient) -> None:
     async with live_app.get("/ws") as resp:
         assert resp.status == 400
+
+
+@SQLITE_ONLY
+async def test_revoked_credentials_close_open_sockets_at_once(
+        live_app: TestClient, world: World, start: Starter) -> None:
+    lesson_id = await start("dedicated")
+    teacher, _ = await join(live_app, world.tokens["teacher"], lesson_id, "teacher")
+    point, _ = await join(live_app, world.tokens["pa_tv"], lesson_id, "pa")
+    admin = {"Authorization": f"Bearer {world.tokens['admin']}"}
+
+    # An admin revokes the point's terminal token: its socket closes now, not at its next join.
+    async with live_app.delete(f"/api/v1/terminals/{world['pa_tv']}/token",
+                               headers=admin) as resp:
+        assert resp.status == 204
+    assert await point.closed() == 4401
+    left = await teacher.event("participant.left")
+    assert left["reason"] == "revoked"
+    refused = await connect(live_app)
+    reply = await refused.request("auth", token=world.tokens["pa_tv"])
+    assert reply["code"] == "unauthenticated"
+
+    # Disabling an account closes that user's sockets too; other participants stay.
+    other, _ = await join(live_app, world.tokens["pb_tv"], lesson_id, "pb")
+    async with live_app.patch(f"/api/v1/users/{world['teacher']}", json={"active": False},
+                              headers=admin) as resp:
+        assert resp.status == 200
+    assert await teacher.closed() == 4401
+    assert (await other.ok("chat.send", text="still here"))["message_id"]
+    await other.close()
