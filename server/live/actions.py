@@ -145,15 +145,21 @@ def mute(room: LiveRoom, actor: Participant, publication_id: str, muted: bool) -
     publication = room.publications.get(publication_id)
     if publication is None:
         raise SignalError(SignalErrorCode.not_found, f"No publication {publication_id} here")
-    if publication.info.participant_id != actor.participant_id:
+    by_host = publication.info.participant_id != actor.participant_id
+    if by_host:
         if not rules.may(room.kind, actor.role, Action.mute_others):
             raise _forbidden("You may mute only your own publications")
         if publication.info.source is not SourceLabel.microphone:
             raise _forbidden("The host mutes other participants' microphones only")
+    elif not muted and publication.muted_by_host:
+        # The teacher keeps order in the lesson: a classroom the teacher muted speaks again when
+        # the teacher unmutes it, not by itself.
+        raise _forbidden("The teacher muted your microphone; raise your hand to speak")
     try:
         room.media.set_muted(publication_id, muted)
     except MediaError as err:
         raise media_failure(err) from None
+    publication.muted_by_host = muted and (by_host or publication.muted_by_host)
     if publication.muted != muted:
         publication.muted = muted
         room.broadcast(wire.PublicationMuted(publication_id=publication_id, muted=muted,

@@ -79,6 +79,7 @@ class LessonInfo:
 class Publication:
     info: PublicationInfo
     muted: bool = False
+    muted_by_host: bool = False  # then only the host unmutes it
 
     def out(self) -> wire.PublicationOut:
         return wire.PublicationOut(

@@ -103,6 +103,15 @@ async def test_a_dedicated_lesson_with_real_peers_and_the_floor(
                                   muted=False))["code"] == "forbidden"
         assert (await teacher_ws.error("mute", publication_id=by_owner[pb_id]["camera"],
                                        muted=True))["code"] == "forbidden"
+        # Point B cannot undo the teacher's mute; the teacher can. B's own mute is B's to undo.
+        pb_mic = by_owner[pb_id]["microphone"]
+        assert (await pb_ws.error("mute", publication_id=pb_mic, muted=False))["code"] \
+            == "forbidden"
+        assert room.publications[pb_mic].muted
+        await teacher_ws.ok("mute", publication_id=pb_mic, muted=False)
+        await pb_ws.ok("mute", publication_id=pb_mic, muted=True)
+        await pb_ws.ok("mute", publication_id=pb_mic, muted=False)
+        assert not room.publications[pb_mic].muted
 
         # Point B vanishes: its publications end, the others are told, the relay forgets it.
         pb_ws.ws._conn.transport.abort()  # type: ignore[union-attr]  # no close frame
