@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..interface import (
@@ -41,9 +41,11 @@ SPEAKER_POLL_S = 0.25
 
 
 class RelayRoom:
-    def __init__(self, room_id: str, on_event: EventSink):
+    def __init__(self, room_id: str, on_event: EventSink,
+                 on_closed: Callable[[RelayRoom], None] | None = None):
         self.room_id = room_id
         self._emit = on_event
+        self._on_closed = on_closed  # the service forgets a Room however it was closed
         self._publishers: dict[str, PublisherTransport] = {}
         self._subscribers: dict[str, SubscriberTransport] = {}
         self._producers: dict[str, Producer] = {}
@@ -230,6 +232,8 @@ class RelayRoom:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._on_closed is not None:
+            self._on_closed(self)
 
     def _watch(self, pc: Any, participant_id: str) -> None:
         @pc.on("connectionstatechange")
@@ -277,9 +281,16 @@ class RelayService:
     async def open_room(self, room_id: str, on_event: EventSink) -> RelayRoom:
         room = self._rooms.get(room_id)
         if room is None or room.closed:
-            room = RelayRoom(room_id, on_event)
+            room = RelayRoom(room_id, on_event, self._forget)
             self._rooms[room_id] = room
         return room
+
+    def _forget(self, room: RelayRoom) -> None:
+        if self._rooms.get(room.room_id) is room:
+            del self._rooms[room.room_id]
+
+    def rooms(self) -> list[RelayRoom]:
+        return list(self._rooms.values())
 
     def room(self, room_id: str) -> RelayRoom | None:
         room = self._rooms.get(room_id)

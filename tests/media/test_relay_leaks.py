@@ -80,3 +80,14 @@ async def test_publishers_and_subscribers_coming_and_going_leak_nothing() -> Non
     finally:
         await service.close()
         await publisher.close()
+
+
+async def test_a_room_closed_by_itself_leaves_the_service() -> None:
+    service = RelayService()
+    first = await service.open_room("leaks-2", lambda event: None)
+    await first.close(CloseReason.lesson_ended)  # as the control plane ends a lesson
+    assert service.rooms() == [] and service.room("leaks-2") is None
+    again = await service.open_room("leaks-2", lambda event: None)
+    assert again is not first and service.rooms() == [again]
+    await service.close()
+    assert service.rooms() == [] and again.closed
