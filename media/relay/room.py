@@ -63,6 +63,9 @@ class RelayRoom:
                       sources: dict[str, SourceLabel]) -> str:
         self._check_open()
         transport = self._publishers.get(participant_id)
+        if transport is not None and transport.pc.connectionState == "closed":
+            await self._drop_publisher(participant_id, CloseReason.transport_failed)
+            transport = None  # closed under us: start afresh
         if transport is None:
             transport = PublisherTransport(self, participant_id)
             self._publishers[participant_id] = transport
@@ -150,6 +153,10 @@ class RelayRoom:
         if unknown:
             raise MediaError("unknown_publication", f"no publication {unknown[0]} in this room")
         transport = self._subscribers.get(participant_id)
+        if transport is not None and transport.pc.connectionState == "closed":
+            del self._subscribers[participant_id]  # closed under us: start afresh
+            await transport.close()
+            transport = None
         if transport is None:
             transport = SubscriberTransport(self, participant_id, self.link_estimate)
             self._subscribers[participant_id] = transport
@@ -209,12 +216,15 @@ class RelayRoom:
 
     # Leaving and closing -----------------------------------------------------------------------
 
-    async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
+    async def _drop_publisher(self, participant_id: str, reason: CloseReason) -> None:
         publisher = self._publishers.pop(participant_id, None)
         if publisher is not None:
             for producer in list(publisher.producers.values()):
                 self.producer_closed(producer, reason)
             await publisher.close()
+
+    async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
+        await self._drop_publisher(participant_id, reason)
         subscriber = self._subscribers.pop(participant_id, None)
         if subscriber is not None:
             await subscriber.close()
