@@ -103,8 +103,12 @@ class ActiveSpeaker:
 
 @dataclass(frozen=True)
 class TransportClosed:
+    """One of a participant's Transports failed and the relay dropped it: its send transport
+    (`sending`: its Publications ended) or its receive transport (its Subscriptions ended)."""
+
     participant_id: str
     reason: CloseReason
+    sending: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,9 @@ class Room(Protocol):
 
     def set_muted(self, publication_id: str, muted: bool) -> None:
         """Stop or resume forwarding a Publication to everyone (its Producer stays open)."""
+
+    async def unpublish(self, participant_id: str, reason: CloseReason) -> None:
+        """Close the participant's send Transport and its Publications; it keeps receiving."""
 
     async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
         """Close the participant's Transports, Producers and their Consumers."""

@@ -64,12 +64,12 @@ class RelayRoom:
         self._check_open()
         transport = self._publishers.get(participant_id)
         if transport is not None and transport.pc.connectionState == "closed":
-            await self._drop_publisher(participant_id, CloseReason.transport_failed)
+            await self.unpublish(participant_id, CloseReason.transport_failed)
             transport = None  # closed under us: start afresh
         if transport is None:
             transport = PublisherTransport(self, participant_id)
             self._publishers[participant_id] = transport
-            self._watch(transport.pc, participant_id)
+            self._watch(transport.pc, participant_id, sending=True)
         try:
             return await transport.negotiate(offer_sdp, sources)
         except MediaError:
@@ -160,7 +160,7 @@ class RelayRoom:
         if transport is None:
             transport = SubscriberTransport(self, participant_id, self.link_estimate)
             self._subscribers[participant_id] = transport
-            self._watch(transport.pc, participant_id)
+            self._watch(transport.pc, participant_id, sending=False)
         wanted = set(publication_ids)
         current = set(transport.consumers)
         if wanted == current and transport.pc.signalingState != "closed" and current \
@@ -216,7 +216,7 @@ class RelayRoom:
 
     # Leaving and closing -----------------------------------------------------------------------
 
-    async def _drop_publisher(self, participant_id: str, reason: CloseReason) -> None:
+    async def unpublish(self, participant_id: str, reason: CloseReason) -> None:
         publisher = self._publishers.pop(participant_id, None)
         if publisher is not None:
             for producer in list(publisher.producers.values()):
@@ -224,13 +224,16 @@ class RelayRoom:
             await publisher.close()
 
     async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
-        await self._drop_publisher(participant_id, reason)
+        await self.unpublish(participant_id, reason)
+        await self._drop_subscriber(participant_id)
+        self._speakers.forget(participant_id)
+        self._receive_codecs.pop(participant_id, None)
+
+    async def _drop_subscriber(self, participant_id: str) -> None:
         subscriber = self._subscribers.pop(participant_id, None)
         if subscriber is not None:
             await subscriber.close()
             self._drop_idle_transcoders()
-        self._speakers.forget(participant_id)
-        self._receive_codecs.pop(participant_id, None)
 
     async def close(self, reason: CloseReason) -> None:
         if self.closed:
@@ -245,13 +248,23 @@ class RelayRoom:
         if self._on_closed is not None:
             self._on_closed(self)
 
-    def _watch(self, pc: Any, participant_id: str) -> None:
+    def _watch(self, pc: Any, participant_id: str, sending: bool) -> None:
+        """A failed Transport is dropped alone: a participant whose send side fails keeps
+        receiving, and the other way round."""
         @pc.on("connectionstatechange")
         async def _state() -> None:
-            if pc.connectionState == "failed" and not self.closed:
-                log.info("room %s: transport of %s failed", self.room_id, participant_id)
-                await self.remove_participant(participant_id, CloseReason.transport_failed)
-                self._emit(TransportClosed(participant_id, CloseReason.transport_failed))
+            if pc.connectionState != "failed" or self.closed:
+                return
+            transports = self._publishers if sending else self._subscribers
+            if getattr(transports.get(participant_id), "pc", None) is not pc:
+                return  # already replaced or removed
+            log.info("room %s: %s transport of %s failed", self.room_id,
+                     "send" if sending else "receive", participant_id)
+            if sending:
+                await self.unpublish(participant_id, CloseReason.transport_failed)
+            else:
+                await self._drop_subscriber(participant_id)
+            self._emit(TransportClosed(participant_id, CloseReason.transport_failed, sending))
 
     def _check_open(self) -> None:
         if self.closed:

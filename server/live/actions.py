@@ -86,6 +86,8 @@ def set_stage(room: LiveRoom, actor: Participant, participant_id: str, on_stage:
         target.on_stage = on_stage
         room.broadcast(wire.StageChanged(participant_ids=room.stage()))
         room.resync()  # its Publications reach everyone, or no one
+        if not on_stage:  # off the stage it may not publish: end what it published
+            room.stop_publishing(target)
 
 
 # Chat and questions --------------------------------------------------------------------------

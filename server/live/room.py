@@ -103,6 +103,7 @@ class LiveRoom:
         self.closed = False
         self._dirty = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, lesson: LessonInfo, service: MediaService) -> LiveRoom:
@@ -201,6 +202,19 @@ class LiveRoom:
         return found
 
     # Publishing and subscribing ----------------------------------------------------------------
+
+    def stop_publishing(self, participant: Participant) -> None:
+        """End its Publications now (e.g. sent back from the stage); it keeps receiving."""
+        task = asyncio.create_task(self._unpublish(participant.participant_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _unpublish(self, participant_id: str) -> None:
+        try:
+            await self.media.unpublish(participant_id, CloseReason.requested)
+        except Exception:
+            if not self.closed:
+                log.exception("%s: unpublishing %s failed", self.lesson.room_id, participant_id)
 
     async def publish(self, participant: Participant, sdp: str,
                       sources: dict[str, SourceLabel]) -> str:
@@ -305,15 +319,15 @@ class LiveRoom:
                     self.broadcast(wire.PublicationRemoved(
                         publication_id=publication_id, participant_id=event.participant_id))
                     self.resync()
+            case TransportClosed(participant_id=participant_id, sending=True):
+                self._notice(participant_id, NoticeCode.transport_failed,
+                             "The media connection failed; publish again")
             case TransportClosed(participant_id=participant_id):
                 participant = self.participants.get(participant_id)
-                if participant is not None:  # the relay dropped both its Transports
+                if participant is not None:  # the relay dropped its receive Transport
                     participant.subscribed = frozenset()
                     participant.awaiting_answer = False
-                    participant.outbox.send(wire.Notice(
-                        code=NoticeCode.transport_failed,
-                        message="The media connection failed; publish again"))
-                    self.resync()
+                    self.resync()  # a new receive Transport and offer
             case ActiveSpeaker(participant_id=speaker):
                 known = speaker is None or (speaker in self.participants
                                             and self.participants[speaker].listed)
@@ -368,7 +382,7 @@ class LiveRoom:
         self._identities.clear()
         if self._worker is not None:
             self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+            await asyncio.gather(self._worker, *self._tasks, return_exceptions=True)
         media_reason = CloseReason.lesson_ended if reason is LeaveReason.lesson_ended \
             else CloseReason.room_closed
         try:

@@ -9,7 +9,13 @@ from aiortc.mediastreams import AudioStreamTrack
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from media.interface import ActiveSpeaker, TransportClosed, VideoPaused, VideoResumed
+from media.interface import (
+    ActiveSpeaker,
+    CloseReason,
+    TransportClosed,
+    VideoPaused,
+    VideoResumed,
+)
 from server.keys import LIVE
 from server.models import Lesson, LessonStatus
 from tests.helpers import eventually
@@ -46,7 +52,7 @@ async def test_media_events_become_signalling_events(
     assert notice["message"]
     room.on_media_event(VideoResumed(point_id, 900_000))
     await point.event("notice", code="video_resumed")
-    room.on_media_event(TransportClosed(point_id, "transport_failed"))  # type: ignore[arg-type]
+    room.on_media_event(TransportClosed(point_id, CloseReason.transport_failed, sending=True))
     await point.event("notice", code="transport_failed")
     assert not teacher.events("notice")
     for client in (teacher, point, inspector):

@@ -167,6 +167,14 @@ async def test_the_stage_and_an_inspector_in_a_master_teacher_lesson(
         await eventually(lambda: inspector.active_kinds() == ["audio", "video", "video"],
                          timeout=20)
         assert _subscriptions(room, teacher_id) == set()  # off stage: forwarded to nobody
+        # Its Publications end on the relay too (no upstream it may not send), while it goes
+        # on receiving the lesson.
+        await eventually(lambda: not any(p.participant_id == observer_id
+                                          for p in room.media.publications()), timeout=10)
+        assert len(teacher_ws.events("publication.removed")) == 2
+        assert _subscriptions(room, observer_id) == _subscriptions(room, inspector_id) - {
+            p.info.publication_id for p in room.publications.values()
+            if p.info.participant_id == observer_id}
         assert _subscriptions(room, inspector_id) == {
             p.info.publication_id for p in room.publications.values()
             if p.info.participant_id == teacher_id}
