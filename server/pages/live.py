@@ -137,6 +137,7 @@ CLIENT_STRINGS: dict[str, str] = {
     "answer_placeholder": N_("Your answer…"),
     "answered": N_("Answer: %(answer)s"),
     "no_questions": N_("No questions yet."),
+    "kiosk_question": N_("Question from %(who)s"),
     "you": N_("You"),
 }
 

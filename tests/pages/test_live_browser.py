@@ -406,3 +406,83 @@ def test_a_master_teacher_lesson_with_an_observing_teacher(browser: Any, server:
     finally:
         teacher.close()
         observer.close()
+
+
+def test_a_famous_school_broadcast_with_questions_from_an_observer(browser: Any,
+                                                                   server: str) -> None:
+    """The broadcast reaches a classroom terminal and an observer's page; questions go by text:
+    the observer asks, the teacher answers and highlights, and the classroom TV shows it."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=PATIENCE_S * 1000)
+    admin = Screen(browser, server, LAPTOP, "admin")
+    admin.sign_in("admin", "kelian-admin")
+    lesson = admin.api("GET", "/api/v1/lessons?kind=famous_school&status=scheduled")["items"][0]
+    users = admin.api("GET", "/api/v1/users?limit=100")["items"]
+    observer_id = next(u["id"] for u in users if u["username"] == "observer")
+    csrf = next(c["value"] for c in admin.context.cookies() if c["name"] == "kelian_csrf")
+    invited = admin.context.request.patch(
+        f"{server}/api/v1/lessons/{lesson['id']}", data={"observer_ids": [observer_id]},
+        headers={"X-CSRF-Token": csrf})
+    assert invited.ok, invited.text()
+    point = next(c for c in lesson["linked_classroom_ids"])
+    [token] = _issue_tokens(admin, [point])
+    admin.close()
+
+    teacher = Screen(browser, server, LAPTOP, "teacher")
+    observer = Screen(browser, server, LAPTOP, "observer")
+    terminal = Screen(browser, server, TV, "terminal")
+    screens = [teacher, observer, terminal]
+    try:
+        teacher.sign_in("teacher", "kelian-teacher")
+        console = teacher.page
+        console.goto(f"{server}/lessons/{lesson['id']}/live")
+        console.get_by_role("button", name="开始上课").click()
+        expect(console.locator("#live-status")).to_have_text("直播中")
+
+        terminal.page.goto(f"{server}/terminal#token={token}")
+        observer.sign_in("observer", "kelian-observer")
+        watch = observer.page
+        watch.goto(f"{server}/lessons/{lesson['id']}/live")
+        for screen in (terminal, observer):
+            decodes(screen, "王老师", "video")
+            decodes(screen, "王老师", "audio")
+        # A broadcast: the receiving side publishes nothing, and the teacher receives nothing.
+        assert not terminal.page.evaluate("window.kelian.session.publisher")
+        assert not observer.page.evaluate("window.kelian.session.publisher")
+        assert teacher.inbound() == []
+
+        question = "请问 Unit 3 的课件会放到资源库吗？"
+        watch.get_by_label("您的问题").fill(question)
+        watch.get_by_role("button", name="提问").click()
+        asked = console.locator("#question-list li", has_text=question)
+        expect(asked).to_be_visible()
+        asked.get_by_label("回答").fill("会的，课后就能在资源库里找到。")
+        asked.get_by_role("button", name="回答").click()
+        asked.get_by_role("button", name="置顶").click()
+        shown = watch.locator("#question-list li", has_text=question)
+        expect(shown).to_contain_text("回答：会的，课后就能在资源库里找到。")
+        expect(asked.get_by_role("button", name="取消置顶")).to_be_visible()
+        # The classroom TVs show the highlighted question and its answer to the whole class.
+        on_tv = terminal.page.locator("#kiosk-question")
+        expect(on_tv).to_contain_text("李老师 提问")
+        expect(on_tv).to_contain_text(question)
+        expect(on_tv).to_contain_text("回答：会的，课后就能在资源库里找到。")
+        teacher.shot("console-famous-1366")
+        observer.shot("watch-famous-1366")
+        terminal.shot("terminal-famous-1920")
+
+        console.get_by_role("button", name="结束课堂").click()
+        console.get_by_role("button", name="再次点击，为所有人结束课堂").click()
+        expect(terminal.page.locator("#waiting")).to_be_visible()
+        expect(watch.get_by_text("本节课已结束。").first).to_be_visible()
+        errors = [e for s in screens for e in s.errors]
+        assert not errors, errors
+    except BaseException:
+        for screen in screens:
+            screen.shot(f"failed-{screen.name}")
+            print(screen.diagnose())
+        raise
+    finally:
+        for screen in screens:
+            screen.close()

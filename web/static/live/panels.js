@@ -74,6 +74,14 @@ export class QuestionsPanel {
       return;
     }
     const host = room.may("answer_question");
+    // The list is rebuilt on every room change (someone joins, speaks, asks): keep the answers
+    // being typed, and the focus, across it.
+    const drafts = new Map();
+    for (const input of this.list.querySelectorAll("form.answer-form input")) {
+      if (input.value) drafts.set(input.form.dataset.question, input.value);
+    }
+    const active = document.activeElement;
+    const focused = active && this.list.contains(active) && active.form ? active.form.dataset.question : null;
     // Highlighted first, then oldest first.
     questions.sort((a, b) => Number(Boolean(b.highlighted)) - Number(Boolean(a.highlighted)));
     fill(this.list, questions.map((q) => el("li", { class: `question${q.highlighted ? " highlighted" : ""}` },
@@ -88,6 +96,12 @@ export class QuestionsPanel {
         q.answer ? null : el("form", { class: "answer-form", dataset: { question: q.question_id } },
           el("input", { type: "text", name: "answer", maxlength: "500", placeholder: t("answer_placeholder"), "aria-label": t("answer") }),
           el("button", { type: "submit", class: "button small primary" }, t("answer")))) : null)));
+    for (const form of this.list.querySelectorAll("form.answer-form")) {
+      const input = form.querySelector("input");
+      const id = form.dataset.question;
+      if (drafts.has(id)) input.value = drafts.get(id);
+      if (id === focused) input.focus();
+    }
   }
 }
 

@@ -294,6 +294,8 @@ function layout() {
 
   setText($("#kiosk-title"), room.title);
   const selfTile = $("#kiosk-self");
+  // A classroom that publishes nothing here (a famous-school broadcast) shows no own preview.
+  if (!room.allowedSources().length) selfTile.hidden = true;
   const hasFloor = room.floor === room.me;
   selfTile.classList.toggle("floor", hasFloor);
   if (hasFloor !== hadFloor) {
@@ -305,6 +307,18 @@ function layout() {
   const caption = mic && mic.muted ? t("muted_by_teacher") : hasFloor ? t("state_floor") : t("this_classroom");
   setText(selfTile.querySelector("figcaption"), caption);
   updateHand();
+  showQuestion(room);
+}
+
+/** famous_school: the question the teacher highlighted, with its answer, for the whole class. */
+function showQuestion(room) {
+  const box = $("#kiosk-question");
+  const q = [...room.questions.values()].reverse().find((item) => item.highlighted);
+  box.hidden = !q;
+  if (!q) return;
+  setText(box.querySelector(".kiosk-question-who"), t("kiosk_question", { who: q.classroom || q.name }));
+  setText(box.querySelector(".kiosk-question-text"), q.text);
+  setText(box.querySelector(".kiosk-question-answer"), q.answer ? t("answered", { answer: q.answer }) : "");
 }
 
 function updateHand() {
