@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -14,7 +14,19 @@ from .config import Settings
 from .database import create_engine, session_factory, upgrade
 from .http import auth_middleware, csrf_middleware, error_middleware, security_headers
 from .i18n import Translator
-from .keys import DEMO_LOADED, ENGINE, LIVE, SESSIONS, SETTINGS, THROTTLE, TRANSLATOR
+from .jobs import Handler, JobQueue, JobRunner, job_handlers, open_notifier
+from .keys import (
+    DEMO_LOADED,
+    ENGINE,
+    JOBS,
+    LIBRARY,
+    LIVE,
+    SESSIONS,
+    SETTINGS,
+    THROTTLE,
+    TRANSLATOR,
+)
+from .library.storage import LibraryStorage
 from .live.lessons import LiveLessons
 from .templating import setup_templates
 
@@ -48,7 +60,29 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     await app[LIVE].close()  # after on_shutdown closed the sockets with GOING_AWAY
 
 
-def create_app(settings: Settings) -> web.Application:
+def _jobs(handlers: Mapping[str, Handler]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The job queue (app[JOBS]) and, unless turned off, a runner for it in this process."""
+
+    async def jobs(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        notifier = open_notifier(settings.redis_url)
+        app[JOBS] = JobQueue(app[SESSIONS], notifier)
+        runner = None
+        if settings.jobs_in_process and handlers:
+            runner = JobRunner(app[SESSIONS], handlers, concurrency=settings.jobs_concurrency,
+                               notifier=notifier)
+            await runner.start()
+        yield
+        if runner is not None:
+            await runner.stop()  # before the database goes: running jobs are handed back
+        await notifier.close()
+
+    return jobs
+
+
+def create_app(settings: Settings,
+               job_kinds: Mapping[str, Handler] | None = None) -> web.Application:
+    """`job_kinds` replaces the registered job handlers (tests run their own)."""
     app = web.Application(
         client_max_size=settings.max_body_kb * 1024,
         middlewares=[error_middleware, auth_middleware, csrf_middleware],
@@ -56,8 +90,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[THROTTLE] = MemoryLoginThrottle(settings.login_attempts, settings.login_window_s)
     app[TRANSLATOR] = Translator(settings.web_dir / "locale", settings.default_locale)
+    app[LIBRARY] = LibraryStorage(settings.effective_library_dir)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(_jobs(job_handlers(settings) if job_kinds is None else job_kinds))
     app.on_response_prepare.append(security_headers)
     setup_templates(app, settings.web_dir / "templates")
     app.router.add_static("/static/", settings.web_dir / "static", name="static")

@@ -1,4 +1,4 @@
-"""`kelian` command: serve, db upgrade, user add, demo."""
+"""`kelian` command: serve, db upgrade, user add, demo, worker."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="read the password from standard input instead of prompting")
 
     sub.add_parser("demo", help="load the demo data into an empty database")
+
+    worker = sub.add_parser("worker", help="run background jobs (transcoding) until SIGTERM")
+    worker.add_argument("--concurrency", type=int, help="jobs at once (KELIAN_JOBS_CONCURRENCY)")
     return parser
 
 
@@ -168,8 +171,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go())
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .jobs import job_handlers
+    from .jobs.worker import run_worker
+
+    return _run(run_worker(settings, job_handlers(settings)))
+
+
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
-                                "demo": cmd_demo}
+                                "demo": cmd_demo, "worker": cmd_worker}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {}
     if args.command == "serve":
         overrides = {"host": args.host, "port": args.port, "demo": args.demo}
+    elif args.command == "worker":
+        overrides = {"jobs_concurrency": args.concurrency}
     try:
         settings = load_settings(config_file=args.config, overrides=overrides)
     except ConfigError as exc:

@@ -45,6 +45,9 @@ class Settings:
     redis_url: str = field(
         default="", metadata={"doc": "Redis URL for multi-node state; empty runs in-process."}
     )
+    max_upload_mb: int = field(
+        default=4096, metadata={"doc": "Largest video file a teacher may upload to the library, in MiB."}
+    )
     # Web.
     public_url: str = field(
         default="", metadata={"doc": "Public base URL when behind a proxy (e.g. https://kelian.example)."}
@@ -71,6 +74,14 @@ class Settings:
         default=False, metadata={"doc": "Load demo data on first start (empty database)."}
     )
     log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR."})
+    # Background jobs (transcoding).
+    jobs_in_process: bool = field(
+        default=True,
+        metadata={"doc": "Run background jobs inside `kelian serve`; false leaves them to `kelian worker`."},
+    )
+    jobs_concurrency: int = field(
+        default=1, metadata={"doc": "Jobs one process runs at once (serve's runner, each worker)."}
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -136,6 +147,10 @@ def _validate(s: Settings) -> None:
         raise bad("session_hours", "must be at least 1")
     if s.max_body_kb < 1:
         raise bad("max_body_kb", "must be at least 1")
+    if s.max_upload_mb < 1:
+        raise bad("max_upload_mb", "must be at least 1")
+    if s.jobs_concurrency < 1:
+        raise bad("jobs_concurrency", "must be at least 1")
     if s.login_attempts < 1 or s.login_window_s < 1:
         raise bad("login_attempts", "attempts and window must be positive")
     if s.database_url and not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

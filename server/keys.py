@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .auth.throttle import LoginThrottle
 from .config import Settings
 from .i18n import Translator
+from .jobs.queue import JobQueue
+from .library.storage import LibraryStorage
 from .live.lessons import LiveLessons
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +19,5 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 TRANSLATOR = web.AppKey("translator", Translator)
 DEMO_LOADED = web.AppKey("demo_loaded", bool)  # demo data was loaded at this start
 LIVE = web.AppKey("live", LiveLessons)  # the running lessons' Rooms over the media plane
+JOBS = web.AppKey("jobs", JobQueue)  # enqueue background jobs (transcoding) from here
+LIBRARY = web.AppKey("library", LibraryStorage)  # the lesson library's files

@@ -1,8 +1,20 @@
 """The control plane's records. Import models from here."""
 
 from .base import Base, UTCDateTime, utcnow
-from .enums import JobState, LessonKind, LessonStatus, Role, SchoolKind, SourceKind, SourceRole
+from .enums import (
+    JobState,
+    LessonKind,
+    LessonStatus,
+    RecordingState,
+    ResourceState,
+    Role,
+    SchoolKind,
+    SourceKind,
+    SourceRole,
+    Visibility,
+)
 from .jobs import Job
+from .library import Recording, Rendition, Resource
 from .org import Classroom, School, Source, Terminal
 from .people import ApiToken, AuditEvent, User, UserSession
 from .teaching import (
@@ -16,7 +28,8 @@ from .teaching import (
 
 __all__ = [
     "ApiToken", "AuditEvent", "Base", "Classroom", "Course", "Job", "JobState", "Lesson", "LessonKind",
-    "LessonStatus", "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole",
+    "LessonStatus", "Recording", "RecordingState", "Rendition", "Resource", "ResourceState",
+    "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole", "Visibility",
     "Terminal", "TimetableEntry", "UTCDateTime", "User", "UserSession", "lesson_classroom",
     "lesson_observer", "timetable_entry_classroom", "utcnow",
 ]

@@ -49,3 +49,24 @@ class JobState(StrEnum):
     done = "done"
     failed = "failed"  # permanently: a permanent error, or no attempts left
     cancelled = "cancelled"
+
+
+class RecordingState(StrEnum):
+    recording = "recording"
+    stopped = "stopped"  # closed: its segments are complete (or as complete as a crash left them)
+    failed = "failed"  # nothing usable was written
+
+
+class ResourceState(StrEnum):
+    processing = "processing"  # the transcode job has not finished
+    ready = "ready"  # published in the library
+    failed = "failed"  # the job failed for good; `error` says why
+
+
+class Visibility(StrEnum):
+    """Who may find and play a Resource (admins always may)."""
+
+    private = "private"  # its owner (and the teacher it shows)
+    school = "school"  # everyone of its school
+    county = "county"  # everyone of its county
+    everyone = "everyone"  # everyone signed in
