@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 
@@ -28,6 +29,14 @@ class SourceLabel(StrEnum):
     camera = "camera"
     microphone = "microphone"
     screen = "screen"  # courseware
+
+
+class RecordingTrack(StrEnum):
+    """The tracks of a Recording; each is fed by at most one Publication at a time."""
+
+    camera = "camera"  # the host's main camera (video)
+    screen = "screen"  # courseware (video)
+    audio = "audio"
 
 
 class CloseReason(StrEnum):
@@ -125,9 +134,39 @@ class VideoResumed:
     estimate_bps: int
 
 
+@dataclass(frozen=True)
+class RecordingSegmentOpened:
+    """A segment file of the Recording exists and is being written (its header is on disk: from
+    now on it stays playable up to about its last second, whatever happens to the process)."""
+
+    recording_id: str
+    path: Path
+    start_s: float  # on the recording's clock: seconds since `start_recording`
+
+
+@dataclass(frozen=True)
+class RecordingSegmentClosed:
+    """A segment file is complete (index and duration written). A Recording has several when a
+    track changed codec or a track joined mid-way (e.g. the courseware screen started)."""
+
+    recording_id: str
+    path: Path
+    start_s: float  # on the recording's clock
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class RecordingFailed:
+    """The Recording stopped writing (e.g. the disk is full); the Room goes on. Segments written
+    so far stay playable and are returned by `stop_recording`."""
+
+    recording_id: str
+    reason: str
+
+
 MediaEvent = (
     PublicationAdded | PublicationRemoved | ActiveSpeaker | TransportClosed | VideoPaused
-    | VideoResumed
+    | VideoResumed | RecordingSegmentOpened | RecordingSegmentClosed | RecordingFailed
 )
 EventSink = Callable[[MediaEvent], None]
 
@@ -164,12 +203,31 @@ class Room(Protocol):
     async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
         """Close the participant's Transports, Producers and their Consumers."""
 
+    def start_recording(self, recording_id: str, directory: Path, camera: str | None = None,
+                        screen: str | None = None, audio: str | None = None) -> None:
+        """Record the given Publications (camera and screen: video; audio) into segment files
+        `<directory>/<recording_id>.<n>.mkv`, remuxed from their packets (never re-encoded).
+
+        `recording_id` is a file name part (letters, digits, `_`, `-`, `.`). Files are opened
+        as frames arrive; `RecordingSegmentOpened` / `RecordingSegmentClosed` follow. A track
+        whose Publication ends (its publisher left) stays in the Recording, silent, until
+        `switch_recording_source` gives it another one."""
+
+    def switch_recording_source(self, recording_id: str, track: RecordingTrack,
+                                publication_id: str | None) -> None:
+        """Feed `track` from another Publication (None: from nothing, for now). The timeline goes
+        on; a Publication in another codec starts a new segment."""
+
+    async def stop_recording(self, recording_id: str) -> list[Path]:
+        """Flush and close the Recording's files; return its segment files in order."""
+
     def publications(self) -> list[PublicationInfo]: ...
 
     def stats(self) -> RoomStats: ...
 
     async def close(self, reason: CloseReason) -> None:
-        """Close every Transport; Producers and Consumers close with them."""
+        """Stop every Recording, then close every Transport; Producers and Consumers close
+        with them."""
 
 
 class MediaService(Protocol):

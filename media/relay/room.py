@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..interface import (
@@ -21,6 +23,7 @@ from ..interface import (
     PublicationAdded,
     PublicationInfo,
     PublicationRemoved,
+    RecordingTrack,
     RoomStats,
     SourceLabel,
     TrackKind,
@@ -28,6 +31,7 @@ from ..interface import (
     VideoPaused,
     VideoResumed,
 )
+from ..recording import Recording
 from .bandwidth import LinkDecision, publisher_target
 from .glue import check_version
 from .producer import Producer
@@ -38,6 +42,7 @@ from .transports import PublisherTransport, SubscriberTransport
 log = logging.getLogger("kelian.relay.room")
 
 SPEAKER_POLL_S = 0.25
+RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # it names the segment files
 
 
 class RelayRoom:
@@ -55,6 +60,7 @@ class RelayRoom:
         self._transcoders: dict[tuple[str, str], Transcoder] = {}  # (publication, mime)
         self.codec_counters = CodecCounters()
         self._speaker_task: asyncio.Task[None] | None = None
+        self._recordings: dict[str, Recording] = {}
         self.closed = False
 
     # Publishing --------------------------------------------------------------------------------
@@ -138,6 +144,8 @@ class RelayRoom:
         if self._producers.pop(producer.publication_id, None) is None:
             return
         self._drop_idle_transcoders(producer.publication_id)
+        for recording in self._recordings.values():
+            recording.producer_closed(producer)
         for consumer in producer.close():
             subscriber = self._subscribers.get(consumer.subscriber_id)
             if subscriber is not None:
@@ -214,6 +222,56 @@ class RelayRoom:
                 consumer.restart()
         producer.muted = muted
 
+    # Recording ---------------------------------------------------------------------------------
+
+    def start_recording(self, recording_id: str, directory: Path, camera: str | None = None,
+                        screen: str | None = None, audio: str | None = None) -> None:
+        self._check_open()
+        if not RECORDING_ID.fullmatch(recording_id):
+            raise MediaError("bad_recording_id", f"{recording_id!r} cannot name a file")
+        if recording_id in self._recordings:
+            raise MediaError("recording_exists", f"recording {recording_id} is running")
+        wanted = {RecordingTrack.camera: camera, RecordingTrack.screen: screen,
+                  RecordingTrack.audio: audio}
+        sources = {track: self._recordable(track, publication_id)
+                   for track, publication_id in wanted.items() if publication_id is not None}
+        recording = Recording(recording_id, Path(directory), self._emit)
+        self._recordings[recording_id] = recording
+        for track, producer in sources.items():
+            recording.switch(track, producer)
+        log.info("room %s: recording %s started", self.room_id, recording_id)
+
+    def switch_recording_source(self, recording_id: str, track: RecordingTrack,
+                                publication_id: str | None) -> None:
+        recording = self._recording(recording_id)
+        track = RecordingTrack(track)
+        producer = self._recordable(track, publication_id) if publication_id is not None else None
+        recording.switch(track, producer)
+
+    async def stop_recording(self, recording_id: str) -> list[Path]:
+        recording = self._recording(recording_id)
+        del self._recordings[recording_id]
+        segments = await recording.stop()
+        log.info("room %s: recording %s stopped, %d segment(s)", self.room_id, recording_id,
+                 len(segments))
+        return segments
+
+    def _recording(self, recording_id: str) -> Recording:
+        recording = self._recordings.get(recording_id)
+        if recording is None:
+            raise MediaError("unknown_recording", f"no recording {recording_id} in this room")
+        return recording
+
+    def _recordable(self, track: RecordingTrack, publication_id: str) -> Producer:
+        producer = self._producers.get(publication_id)
+        if producer is None:
+            raise MediaError("unknown_publication", f"no publication {publication_id}")
+        kind = TrackKind.audio if track is RecordingTrack.audio else TrackKind.video
+        if producer.info.kind is not kind:
+            raise MediaError("wrong_kind", f"the {track} track records {kind}, "
+                                           f"{publication_id} is {producer.info.kind}")
+        return producer
+
     # Leaving and closing -----------------------------------------------------------------------
 
     async def unpublish(self, participant_id: str, reason: CloseReason) -> None:
@@ -239,6 +297,8 @@ class RelayRoom:
         if self.closed:
             return
         self.closed = True
+        for recording_id in list(self._recordings):
+            await self.stop_recording(recording_id)
         for participant_id in list(self._publishers) + list(self._subscribers):
             await self.remove_participant(participant_id, reason)
         tasks = list(self._tasks) + ([self._speaker_task] if self._speaker_task else [])
