@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp_jinja2
@@ -26,6 +27,7 @@ from .keys import (
     THROTTLE,
     TRANSLATOR,
 )
+from .library.recordings import DatabaseRecordings, recover_interrupted
 from .library.storage import LibraryStorage
 from .live.lessons import LiveLessons
 from .templating import setup_templates
@@ -55,16 +57,25 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     """The media plane of this node (the relay) and the running lessons' Rooms on it."""
     from media.relay.room import RelayService  # only the composition root names the relay
 
-    app[LIVE] = LiveLessons(RelayService())
+    settings = app[SETTINGS]
+    # This node's name: a restarted service finds the Recordings its predecessor left open.
+    node = f"{socket.gethostname()}:{settings.port}"
+    recordings = DatabaseRecordings(app[SESSIONS], app[LIBRARY], node)
+    recovered = await recover_interrupted(app[SESSIONS], app[LIBRARY], node)
+    if recovered:
+        log.warning("%d recording(s) cut off by the last stop were recovered", recovered)
+    app[LIVE] = LiveLessons(RelayService(), recordings)
     yield
     await app[LIVE].close()  # after on_shutdown closed the sockets with GOING_AWAY
 
 
-def _jobs(handlers: Mapping[str, Handler]) -> Callable[[web.Application], AsyncIterator[None]]:
+def _jobs(kinds: Mapping[str, Handler] | None
+          ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The job queue (app[JOBS]) and, unless turned off, a runner for it in this process."""
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
+        handlers = job_handlers(settings, app[SESSIONS]) if kinds is None else kinds
         notifier = open_notifier(settings.redis_url)
         app[JOBS] = JobQueue(app[SESSIONS], notifier)
         runner = None
@@ -93,7 +104,7 @@ def create_app(settings: Settings,
     app[LIBRARY] = LibraryStorage(settings.effective_library_dir)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_media)
-    app.cleanup_ctx.append(_jobs(job_handlers(settings) if job_kinds is None else job_kinds))
+    app.cleanup_ctx.append(_jobs(job_kinds))
     app.on_response_prepare.append(security_headers)
     setup_templates(app, settings.web_dir / "templates")
     app.router.add_static("/static/", settings.web_dir / "static", name="static")

@@ -175,7 +175,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from .jobs import job_handlers
     from .jobs.worker import run_worker
 
-    return _run(run_worker(settings, job_handlers(settings)))
+    return _run(run_worker(settings, lambda sessions: job_handlers(settings, sessions)))
 
 
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..config import Settings
 from ..database import create_engine, session_factory, upgrade
@@ -12,8 +14,10 @@ from .notify import open_notifier
 from .runner import Handler, JobRunner
 from .store import LEASE_S
 
+HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], Mapping[str, Handler]]
 
-async def run_worker(settings: Settings, handlers: Mapping[str, Handler],
+
+async def run_worker(settings: Settings, make_handlers: HandlerFactory,
                      worker_id: str | None = None, *, lease_s: float = LEASE_S) -> int:
     """Run jobs until SIGTERM or SIGINT; then hand running jobs back and exit 0."""
     stop = asyncio.Event()
@@ -27,7 +31,8 @@ async def run_worker(settings: Settings, handlers: Mapping[str, Handler],
     try:
         await upgrade(engine)
         notifier = open_notifier(settings.redis_url)
-        runner = JobRunner(session_factory(engine), handlers, worker_id,
+        sessions = session_factory(engine)
+        runner = JobRunner(sessions, make_handlers(sessions), worker_id,
                            settings.jobs_concurrency, notifier=notifier, lease_s=lease_s)
         await runner.start()
         kinds = ", ".join(runner.kinds) or "none registered yet"

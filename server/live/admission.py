@@ -72,4 +72,5 @@ async def admit(db: AsyncSession, who: Principal, lesson_id: int) -> Admission:
                                .options(selectinload(Classroom.school)))
         if room is not None:
             classroom = f"{room.school.name} · {room.name}"
-    return Admission(LessonInfo(lesson.id, lesson.title, lesson.kind), role, who.name, classroom)
+    return Admission(LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record), role, who.name,
+                     classroom)

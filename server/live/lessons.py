@@ -13,14 +13,16 @@ import logging
 from media.interface import MediaService
 
 from ..signalling.codes import LeaveReason, SignalError, SignalErrorCode
+from .recording import RecordingStore
 from .room import LessonInfo, LiveRoom
 
 log = logging.getLogger("kelian.live.lessons")
 
 
 class LiveLessons:
-    def __init__(self, media: MediaService):
+    def __init__(self, media: MediaService, recordings: RecordingStore | None = None):
         self.media = media
+        self.recordings = recordings
         self._rooms: dict[int, LiveRoom] = {}
         self._ended: set[int] = set()  # never reopened by a late join
         self._lock = asyncio.Lock()
@@ -30,7 +32,7 @@ class LiveLessons:
         return room if room is not None and not room.closed else None
 
     async def start(self, lesson: LessonInfo) -> LiveRoom:
-        """Open the lesson's Room (idempotent)."""
+        """Open the lesson's Room (idempotent); it starts recording if the lesson says so."""
         self._ended.discard(lesson.lesson_id)
         return await self.ensure(lesson)
 
@@ -41,9 +43,11 @@ class LiveLessons:
                 raise SignalError(SignalErrorCode.lesson_not_live, "The lesson has ended")
             room = self.get(lesson.lesson_id)
             if room is None:
-                room = await LiveRoom.open(lesson, self.media)
+                room = await LiveRoom.open(lesson, self.media, self.recordings)
                 self._rooms[lesson.lesson_id] = room
                 log.info("lesson %d: room %s opened", lesson.lesson_id, lesson.room_id)
+                if lesson.record and self.recordings is not None:
+                    room.start_recording_soon()
             return room
 
     async def end(self, lesson_id: int) -> None:

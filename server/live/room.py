@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from media.interface import (
     ActiveSpeaker,
@@ -28,6 +30,9 @@ from media.interface import (
     PublicationAdded,
     PublicationInfo,
     PublicationRemoved,
+    RecordingFailed,
+    RecordingSegmentClosed,
+    RecordingSegmentOpened,
     Room,
     SourceLabel,
     TransportClosed,
@@ -40,6 +45,7 @@ from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
 from . import rules
 from .participant import Participant
+from .recording import Feeds, RecordingStore, RoomRecorder, choose_feeds
 
 log = logging.getLogger("kelian.live.room")
 
@@ -69,6 +75,7 @@ class LessonInfo:
     lesson_id: int
     title: str
     kind: LessonKind
+    record: bool = False  # start recording when the Room opens
 
     @property
     def room_id(self) -> str:
@@ -104,11 +111,15 @@ class LiveRoom:
         self._dirty = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.recorder: RoomRecorder | None = None  # with a RecordingStore: it can record
 
     @classmethod
-    async def open(cls, lesson: LessonInfo, service: MediaService) -> LiveRoom:
+    async def open(cls, lesson: LessonInfo, service: MediaService,
+                   recordings: RecordingStore | None = None) -> LiveRoom:
         room = cls(lesson)
         room._media = await service.open_room(lesson.room_id, room.on_media_event)
+        if recordings is not None:
+            room.recorder = RoomRecorder(lesson.lesson_id, room._media, recordings)
         room._worker = asyncio.create_task(room._sync_subscriptions(),
                                            name=f"kelian-sync-{lesson.room_id}")
         return room
@@ -189,6 +200,7 @@ class LiveRoom:
             publications=[pub.out() for pub in self.publications.values()],
             floor=self.floor, hands=list(self.hands), stage=self.stage(),
             chat=list(self.chat), questions=list(self.questions.values()),
+            recording=self.recording,
         )
 
     def broadcast(self, message: wire.Event) -> None:
@@ -205,9 +217,7 @@ class LiveRoom:
 
     def stop_publishing(self, participant: Participant) -> None:
         """End its Publications now (e.g. sent back from the stage); it keeps receiving."""
-        task = asyncio.create_task(self._unpublish(participant.participant_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._unpublish(participant.participant_id))
 
     async def _unpublish(self, participant_id: str) -> None:
         try:
@@ -301,6 +311,67 @@ class LiveRoom:
                 participant.awaiting_answer = True
                 participant.outbox.send(wire.OfferEvent(sdp=offer))
 
+    # Recording ---------------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None and self.recorder.active
+
+    def _feeds(self) -> Feeds:
+        return choose_feeds((p.info, self.participants[p.info.participant_id].role)
+                            for p in self.publications.values()
+                            if p.info.participant_id in self.participants)
+
+    async def set_recording(self, on: bool, error: str | None = None) -> None:
+        """Start or stop recording the lesson; everyone sees the red indicator change."""
+        if self.recorder is None:
+            raise SignalError(SignalErrorCode.forbidden, "Recording is not available here")
+        if on:
+            if self.closed:
+                raise SignalError(SignalErrorCode.lesson_not_live, "The lesson has ended")
+            changed = await self.recorder.start(self._feeds())
+            self.recorder.update(self._feeds())  # what was published meanwhile
+        else:
+            changed = await self.recorder.stop(error)
+        if changed and not self.closed:
+            self.broadcast(wire.RecordingChanged(recording=on))
+
+    def start_recording_soon(self) -> None:
+        """Start recording in the background: the caller may hold the database (starting the
+        lesson commits after the Room opens), and a lesson that cannot be recorded is still
+        taught."""
+        self._spawn(self._start_recording())
+
+    async def _start_recording(self) -> None:
+        try:
+            await self.set_recording(True)
+        except Exception:
+            log.exception("%s: recording did not start", self.lesson.room_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _recording_feeds_changed(self) -> None:
+        if self.recorder is not None:
+            self.recorder.update(self._feeds())
+
+    def _recording_failed(self, reason: str) -> None:
+        log.warning("%s: recording failed: %s", self.lesson.room_id, reason)
+        self._spawn(self._stop_failed_recording(reason))
+
+    async def _stop_failed_recording(self, reason: str) -> None:
+        try:
+            await self.set_recording(False, error=reason)
+        except Exception:
+            log.exception("%s: stopping a failed recording failed", self.lesson.room_id)
+        for participant in self.participants.values():
+            if participant.role is rules.ParticipantRole.host:
+                participant.outbox.send(wire.Notice(
+                    code=NoticeCode.recording_failed,
+                    message=f"Recording stopped: {reason}"))
+
     # Events from the media plane ---------------------------------------------------------------
 
     def on_media_event(self, event: MediaEvent) -> None:
@@ -319,6 +390,15 @@ class LiveRoom:
                     self.broadcast(wire.PublicationRemoved(
                         publication_id=publication_id, participant_id=event.participant_id))
                     self.resync()
+                    self._recording_feeds_changed()
+            case RecordingSegmentOpened(recording_id=rid, path=path, start_s=start_s):
+                if self.recorder is not None:
+                    self.recorder.note_segment(rid, path, start_s, None)
+            case RecordingSegmentClosed(recording_id=rid, path=path, start_s=start_s):
+                if self.recorder is not None:
+                    self.recorder.note_segment(rid, path, start_s, event.duration_s)
+            case RecordingFailed(reason=reason):
+                self._recording_failed(reason)
             case TransportClosed(participant_id=participant_id, sending=True):
                 self._notice(participant_id, NoticeCode.transport_failed,
                              "The media connection failed; publish again")
@@ -359,6 +439,7 @@ class LiveRoom:
         self.publications[info.publication_id] = publication
         self.broadcast(wire.PublicationAdded(publication=publication.out()))
         self.resync()
+        self._recording_feeds_changed()
 
     def _notice(self, participant_id: str, code: NoticeCode, message: str) -> None:
         participant = self.participants.get(participant_id)
@@ -378,6 +459,11 @@ class LiveRoom:
             if reason is LeaveReason.lesson_ended:
                 participant.outbox.send(wire.LessonEnded(lesson_id=self.lesson.lesson_id))
             participant.outbox.close(code, reason)
+        if self.recorder is not None:  # its files are closed before the Room's Transports
+            try:
+                await self.recorder.stop()
+            except Exception:
+                log.exception("%s: stopping the recording failed", self.lesson.room_id)
         self.participants.clear()
         self._identities.clear()
         if self._worker is not None:

@@ -47,7 +47,7 @@ async def start_lesson(db: AsyncSession, who: Principal, lesson_id: int,
         await db.rollback()
         raise KelianError(ErrorCode.conflict, "Only a scheduled lesson can be started")
     audit.record(db, AuditTag.lesson_started, who, f"lesson:{lesson_id}")
-    await live.start(LessonInfo(lesson.id, lesson.title, lesson.kind))
+    await live.start(LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record))
     try:
         await db.commit()
     except BaseException:

@@ -61,6 +61,7 @@ class NoticeCode(StrEnum):
     video_resumed = "video_resumed"
     transport_failed = "transport_failed"  # media transport lost: publish again
     publication_refused = "publication_refused"  # a published track the rules do not allow
+    recording_failed = "recording_failed"  # the recording stopped by itself (e.g. disk full)
 
 
 class SignalError(Exception):

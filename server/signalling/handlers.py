@@ -138,6 +138,13 @@ async def lesson_end(conn: Connection, msg: s.LessonEnd) -> None:
     return None
 
 
+async def recording_set(conn: Connection, msg: s.RecordingSet) -> s.Ok:
+    room, me = _in_room(conn)
+    actions.require(room, me, Action.record, "start or stop recording")
+    await room.set_recording(msg.recording)
+    return OK
+
+
 async def leave(conn: Connection, msg: s.Leave) -> None:
     room, me = _in_room(conn)
     conn.reply(msg.id, OK)
@@ -168,6 +175,7 @@ HANDLERS: dict[str, Handler] = {
     "question.answer": question_answer,
     "question.highlight": question_highlight,
     "lesson.end": lesson_end,
+    "recording.set": recording_set,
     "leave": leave,
     "ping": ping,
 }

@@ -154,6 +154,13 @@ class LessonEnd(Request):
     type: Literal["lesson.end"]
 
 
+class RecordingSet(Request):
+    """Host: start (true) or stop (false) recording the lesson."""
+
+    type: Literal["recording.set"]
+    recording: bool
+
+
 class Leave(Request):
     """Leave the Room; the server closes the socket (1000)."""
 
@@ -167,7 +174,7 @@ class Ping(Request):
 ClientMessage = Annotated[
     Auth | Join | Publish | Answer | Mute | FloorGive | FloorTake | HandRaise | HandLower
     | StageInvite | StageRemove | ChatSend | QuestionAsk | QuestionAnswer | QuestionHighlight
-    | LessonEnd | Leave | Ping,
+    | LessonEnd | RecordingSet | Leave | Ping,
     Field(discriminator="type"),
 ]
 
@@ -231,6 +238,7 @@ class RoomState(Out):
     stage: list[str] = Field(description="Participants on stage")
     chat: list[ChatMessageOut] = Field(description="The latest chat lines, oldest first")
     questions: list[QuestionOut]
+    recording: bool = Field(False, description="Whether the lesson is being recorded now")
 
 
 # Server to client ------------------------------------------------------------------------------
@@ -340,6 +348,13 @@ class QuestionHighlighted(Event):
     highlighted: bool
 
 
+class RecordingChanged(Event):
+    """Recording started or stopped (every page of the lesson shows a red indicator while on)."""
+
+    type: Literal["event.recording.changed"] = "event.recording.changed"
+    recording: bool
+
+
 class LessonEnded(Event):
     """The lesson ended; the server closes the socket next (4410)."""
 
@@ -358,7 +373,8 @@ class Notice(Event):
 ServerEvent = (
     OfferEvent | ParticipantJoined | ParticipantLeft | PublicationAdded | PublicationRemoved
     | PublicationMuted | SpeakerActive | FloorChanged | HandRaised | HandLowered | StageChanged
-    | ChatMessage | QuestionAsked | QuestionAnswered | QuestionHighlighted | LessonEnded | Notice
+    | ChatMessage | QuestionAsked | QuestionAnswered | QuestionHighlighted | RecordingChanged
+    | LessonEnded | Notice
 )
 ServerMessage = Annotated[Ok | Error | ServerEvent, Field(discriminator="type")]
 

@@ -24,5 +24,5 @@ async def slow(payload: dict[str, Any], report: Progress) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(run_worker(load_settings(), {"slow": slow}, worker_id=sys.argv[1],
+    sys.exit(asyncio.run(run_worker(load_settings(), lambda _sessions: {"slow": slow}, worker_id=sys.argv[1],
                                     lease_s=1.0)))

@@ -125,6 +125,8 @@ function finish(messageKey) {
   previewVideo($("#self-video"), null);
   previewVideo($("#screen-video"), null);
   endButton.hidden = true;
+  $("#record-toggle").hidden = true;
+  $("#live-recording").hidden = true;
   root.classList.add("finished");
   setText($("#live-connection"), "");
   $("#live-connection").dataset.state = "";
@@ -178,6 +180,7 @@ function render() {
   renderGrid(room, videoOf);
   renderHands(room);
   renderControls();
+  renderRecording(room);
   chat.render();
   if (questions) questions.render();
 }
@@ -297,6 +300,22 @@ grid.addEventListener("click", onAction);
 $("#hand-list").addEventListener("click", onAction);
 
 // Own media -------------------------------------------------------------------------------------
+
+function renderRecording(room) {
+  $("#live-recording").hidden = !room.recording;
+  const button = $("#record-toggle");
+  button.hidden = !room.may("record");
+  button.dataset.recording = room.recording ? "true" : "false";
+  setText(button, t(room.recording ? "record_stop" : "record_start"));
+}
+
+$("#record-toggle").addEventListener("click", async (e) => {
+  const button = e.currentTarget;
+  if (!session || !session.room) return;
+  button.disabled = true;
+  await session.request("recording.set", { recording: button.dataset.recording !== "true" });
+  button.disabled = false;
+});
 
 function renderControls() {
   const want = session ? session.wantMuted : preMuted;

@@ -18,6 +18,7 @@ export class RoomState {
     this.chat = [...room.chat];
     this.questions = new Map(room.questions.map((q) => [q.question_id, q]));
     this.speaker = null;
+    this.recording = Boolean(room.recording);
   }
 
   get me() {
@@ -75,6 +76,9 @@ export class RoomState {
       case "event.question.asked":
       case "event.question.answered":
         this.questions.set(msg.question.question_id, msg.question);
+        return true;
+      case "event.recording.changed":
+        this.recording = msg.recording;
         return true;
       case "event.question.highlighted": {
         const q = this.questions.get(msg.question_id);
@@ -163,6 +167,7 @@ export class RoomState {
       case "mute_others":
         return role === "host" && kind !== "famous_school";
       case "end_lesson":
+      case "record":
         return role === "host";
       default:
         return false;

@@ -276,6 +276,9 @@ export class LiveSession extends EventTarget {
       case "publication_refused":
         this.notice("publication_refused", "error");
         break;
+      case "recording_failed":
+        this.notice("recording_failed", "error", { detail: msg.message });
+        break;
       default:
         break;
     }

@@ -225,6 +225,7 @@ function join(lesson) {
 
 function leave(message, pause) {
   if (session) session.stop();
+  $("#live-recording").hidden = true;
   notices.clear("floor");
   hadFloor = false;
   session = null;
@@ -292,7 +293,8 @@ function layout() {
   fill($("#kiosk-side-tiles"), side);
   screen.classList.toggle("with-courseware", Boolean(screenPub));
 
-  setText($("#kiosk-title"), room.title);
+  setText($("#kiosk-title-text"), room.title);
+  $("#live-recording").hidden = !room.recording;
   const selfTile = $("#kiosk-self");
   // A classroom that publishes nothing here (a famous-school broadcast) shows no own preview.
   if (!room.allowedSources().length) selfTile.hidden = true;

@@ -59,6 +59,7 @@ function begin() {
 }
 
 function finish(key) {
+  $("#live-recording").hidden = true;
   if (session) session.stop();
   media.clear();
   previewVideo($("#self-video"), null);
@@ -106,6 +107,7 @@ function render() {
   $("#self-tile").hidden = !room.onStage();
   chat.render();
   if (questions) questions.render();
+  $("#live-recording").hidden = !room.recording;
   const askForm = $("#ask-form");
   if (askForm) askForm.hidden = !room.may("ask_question");
   const hand = $("#watch-hand");

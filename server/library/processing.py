@@ -1,0 +1,165 @@
+"""Turning a Resource's source (a lesson Recording's segments, or an uploaded file) into its
+Renditions: a durable "transcode" job per Resource, run by `server.jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from media.renditions.errors import RenditionError
+
+from ..jobs import JobError, Progress
+from ..jobs.store import enqueue
+from ..models import Job, Recording, Rendition, Resource, ResourceState, utcnow
+from .storage import LibraryStorage
+
+log = logging.getLogger("kelian.library.processing")
+
+TRANSCODE = "transcode"  # the job kind
+MAX_ATTEMPTS = 3
+
+
+async def enqueue_transcode(db: AsyncSession, resource: Resource) -> Job:
+    """Queue the Resource's processing; it starts once the caller commits."""
+    return await enqueue(db, TRANSCODE, {"resource_id": resource.id},
+                         subject_type="resource", subject_id=resource.id,
+                         max_attempts=MAX_ATTEMPTS)
+
+
+# The job -----------------------------------------------------------------------------------------
+
+# Input problems no retry fixes; the rest (a failed write, a full disk) may pass.
+PERMANENT = {"missing", "empty", "not_media", "truncated", "corrupt", "no_video",
+             "unsupported_codec"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the library keeps of a finished transcode."""
+
+    duration: float
+    rungs: list[tuple[str, int, int, int, Path]]  # name, width, height, bandwidth, playlist
+    master: Path
+    poster: Path
+    thumbnails: Path
+    facts: dict[str, Any]
+
+
+def render(sources: list[Path], out_dir: Path, report: Progress) -> Rendered:
+    """Blocking: make the renditions of `sources` (a Recording's segments, in order)."""
+    from media.renditions import make_renditions
+    from media.renditions.stitch import stitch
+
+    def part_progress(index: int) -> Callable[[float, float], None]:
+        def progress(fraction: float, speed: float) -> None:
+            report((index + fraction) / len(sources), speed)
+        return progress
+
+    def cancelled() -> bool:
+        return report.stopping
+
+    if len(sources) == 1:
+        made = make_renditions(sources[0], out_dir, part_progress(0), cancelled)
+        return Rendered(made.duration, [(r.name, r.width, r.height, r.bandwidth, r.playlist)
+                                        for r in made.rungs],
+                        made.master, made.poster, made.vtt, _facts(made.facts))
+    work = out_dir.with_name(out_dir.name + ".parts")
+    shutil.rmtree(work, ignore_errors=True)
+    parts = [make_renditions(source, work / f"part-{i}", part_progress(i), cancelled)
+             for i, source in enumerate(sources)]
+    joined = stitch(parts, work)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    work.rename(out_dir)  # whole or not at all, as make_renditions does for one part
+
+    def moved(path: Path) -> Path:
+        return out_dir / path.relative_to(work)
+
+    return Rendered(joined.duration, [(r.name, r.width, r.height, r.bandwidth, moved(r.playlist))
+                                      for r in joined.rungs],
+                    moved(joined.master), moved(parts[0].poster), moved(joined.vtt),
+                    _facts(parts[0].facts))
+
+
+def _facts(facts: object) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Fraction) else v) for k, v in asdict(facts).items()}
+
+
+class TranscodeJob:
+    """The "transcode" job handler: a Resource's source into its Renditions, then published."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], storage: LibraryStorage):
+        self.sessions = sessions
+        self.storage = storage
+
+    async def __call__(self, payload: dict[str, Any], report: Progress) -> None:
+        resource_id = int(payload["resource_id"])
+        async with self.sessions() as db:
+            resource = await db.get(Resource, resource_id)
+            if resource is None or resource.state is not ResourceState.processing:
+                return  # deleted, or done by an earlier attempt
+            sources = await self._sources(db, resource)
+            out_dir = self.storage.path(resource.directory)
+        if not sources:
+            await self._failed(resource_id, "No recorded or uploaded file was found")
+            raise JobError("missing", "no source file")
+        try:
+            made = await asyncio.to_thread(render, sources, out_dir, report)
+        except RenditionError as err:
+            if err.code in PERMANENT or report.attempt >= MAX_ATTEMPTS:  # its last try
+                await self._failed(resource_id, err.message)
+            raise JobError(err.code, err.message, retry=err.code not in PERMANENT) from None
+        await self._publish(resource_id, out_dir, made)
+
+    async def _sources(self, db: AsyncSession, resource: Resource) -> list[Path]:
+        if resource.source_file:
+            found = self.storage.path(resource.source_file)
+            return [found] if found.is_file() else []
+        if resource.recording_id is None:
+            return []
+        recording = await db.get(Recording, resource.recording_id)
+        if recording is None:
+            return []
+        folder = self.storage.path(recording.directory)
+        return [folder / s["file"] for s in recording.segments
+                if (folder / s["file"]).is_file() and (folder / s["file"]).stat().st_size > 0]
+
+    async def _failed(self, resource_id: int, reason: str) -> None:
+        async with self.sessions() as db:
+            resource = await db.get(Resource, resource_id)
+            if resource is not None:
+                resource.state, resource.error = ResourceState.failed, reason
+                await db.commit()
+        log.warning("resource %d: processing failed: %s", resource_id, reason)
+
+    async def _publish(self, resource_id: int, out_dir: Path, made: Rendered) -> None:
+        async with self.sessions() as db:
+            resource = await db.get(Resource, resource_id,
+                                    options=[selectinload(Resource.renditions)])
+            if resource is None:  # deleted while it was transcoded: leave nothing behind
+                shutil.rmtree(out_dir, ignore_errors=True)
+                return
+            rel = self.storage.relative
+            resource.renditions = [
+                Rendition(name=name, width=w, height=h, bandwidth=bw, playlist=rel(playlist),
+                          bytes=sum(f.stat().st_size for f in playlist.parent.glob("*")
+                                    if f.is_file()))
+                for name, w, h, bw, playlist in made.rungs]
+            resource.duration_s = made.duration
+            resource.facts = made.facts
+            resource.poster = rel(made.poster)
+            resource.thumbnails = rel(made.thumbnails)
+            resource.bytes = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
+            resource.state, resource.error = ResourceState.ready, None
+            resource.published_at = utcnow()
+            await db.commit()
+        log.info("resource %d: published (%.1f s, %d renditions)", resource_id, made.duration,
+                 len(made.rungs))

@@ -1,0 +1,166 @@
+"""Recordings in the database: the `RecordingStore` of the live Rooms, the Resource each finished
+Recording becomes (with its transcode job), and recovery of Recordings cut off by a crash.
+
+A Recording's media id is `rec-<row id>` and its segment files are `rec-<id>.<n>.mkv` in its
+folder (media.interface.Room.start_recording), so a Recording whose server died can be found
+again from the database and the disk alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from ..models import (
+    Classroom,
+    Lesson,
+    LessonKind,
+    Recording,
+    RecordingState,
+    Resource,
+    ResourceState,
+    Visibility,
+    utcnow,
+)
+from .processing import enqueue_transcode
+from .storage import LibraryStorage
+
+log = logging.getLogger("kelian.library.recordings")
+
+_MEDIA_ID = re.compile(r"rec-(\d+)")
+# Who finds a lesson's recording in the library by default; the owner may change it.
+DEFAULT_VISIBILITY = {
+    LessonKind.dedicated: Visibility.school,
+    LessonKind.master_teacher: Visibility.county,
+    LessonKind.famous_school: Visibility.everyone,
+}
+
+
+def media_id(recording: Recording) -> str:
+    return f"rec-{recording.id}"
+
+
+def row_id(recording_id: str) -> int:
+    found = _MEDIA_ID.fullmatch(recording_id)
+    if found is None:
+        raise ValueError(f"not a recording id: {recording_id!r}")
+    return int(found.group(1))
+
+
+def segment_files(directory: Path, recording: Recording) -> list[Path]:
+    """The Recording's segment files on disk, in order (what a crash left, too)."""
+    pattern = re.compile(rf"{re.escape(media_id(recording))}\.(\d+)\.mkv")
+    found = [(int(m.group(1)), p) for p in directory.glob(f"{media_id(recording)}.*.mkv")
+             if (m := pattern.fullmatch(p.name)) and p.stat().st_size > 0]
+    return [p for _, p in sorted(found)]
+
+
+class DatabaseRecordings:
+    """The app's RecordingStore (server.live.recording)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], storage: LibraryStorage,
+                 node: str):
+        self.sessions = sessions
+        self.storage = storage
+        self.node = node
+
+    async def begin(self, lesson_id: int) -> tuple[str, Path]:
+        directory = self.storage.recording_dir(lesson_id)
+        async with self.sessions() as db:
+            recording = Recording(lesson_id=lesson_id, state=RecordingState.recording,
+                                  directory=self.storage.relative(directory), segments=[],
+                                  node=self.node)
+            db.add(recording)
+            await db.commit()
+            return media_id(recording), directory
+
+    async def segment(self, recording_id: str, path: Path, start_s: float,
+                      duration_s: float | None) -> None:
+        async with self.sessions() as db:
+            recording = await db.get(Recording, row_id(recording_id))
+            if recording is None:
+                return
+            segments = [s for s in recording.segments if s["file"] != path.name]
+            segments.append({"file": path.name, "start_s": round(start_s, 3),
+                             "duration_s": None if duration_s is None else round(duration_s, 3)})
+            recording.segments = sorted(segments, key=lambda s: s["start_s"])
+            await db.commit()
+
+    async def finish(self, recording_id: str, segments: Sequence[Path],
+                     error: str | None) -> None:
+        async with self.sessions() as db:
+            recording = await db.get(Recording, row_id(recording_id))
+            if recording is None:
+                return
+            await close_recording(db, self.storage, recording, list(segments), error)
+            await db.commit()
+
+
+async def close_recording(db: AsyncSession, storage: LibraryStorage, recording: Recording,
+                          files: list[Path], error: str | None = None) -> Resource | None:
+    """Mark the Recording ended; if it holds anything, make its Resource and queue the job."""
+    known = {s["file"]: s for s in recording.segments}
+    recording.segments = [known.get(p.name, {"file": p.name, "start_s": None, "duration_s": None})
+                          for p in files]
+    recording.ended_at = utcnow()
+    recording.error = error
+    if not files:
+        recording.state = RecordingState.failed
+        recording.error = error or "Nothing was recorded (no camera or microphone was published)"
+        return None
+    recording.state = RecordingState.stopped
+    return await resource_for(db, storage, recording)
+
+
+async def resource_for(db: AsyncSession, storage: LibraryStorage,
+                       recording: Recording) -> Resource:
+    """The library Resource of a finished Recording (created once), queued for transcoding."""
+    existing = await db.scalar(select(Resource).where(Resource.recording_id == recording.id))
+    if existing is not None:
+        return existing
+    lesson = await db.scalar(
+        select(Lesson).where(Lesson.id == recording.lesson_id).options(
+            selectinload(Lesson.course),
+            selectinload(Lesson.host_classroom).selectinload(Classroom.school)))
+    assert lesson is not None  # a Recording's lesson is deleted with it (CASCADE)
+    school = lesson.host_classroom.school
+    taught = (lesson.actual_start or recording.started_at).astimezone(ZoneInfo(school.time_zone))
+    resource = Resource(
+        title=lesson.title, subject=lesson.course.subject if lesson.course else "",
+        grade=lesson.course.grade if lesson.course else "", description=lesson.description,
+        tags=[], lesson_kind=lesson.kind, taught_on=taught.date(),
+        visibility=DEFAULT_VISIBILITY[lesson.kind], state=ResourceState.processing,
+        owner_id=lesson.teacher_id, teacher_id=lesson.teacher_id, school_id=school.id,
+        county=school.county, lesson_id=lesson.id, recording_id=recording.id, directory="")
+    db.add(resource)
+    await db.flush()
+    resource.directory = storage.relative(storage.resource_dir(resource.id))
+    await enqueue_transcode(db, resource)
+    log.info("recording %d of lesson %d: resource %d queued for transcoding", recording.id,
+             lesson.id, resource.id)
+    return resource
+
+
+async def recover_interrupted(sessions: async_sessionmaker[AsyncSession],
+                              storage: LibraryStorage, node: str) -> int:
+    """At start-up: this node's Recordings still marked as recording were cut off (the process
+    died). Their files are playable up to the last second written: close them and queue them
+    for the library. Returns how many."""
+    async with sessions() as db:
+        cut = list(await db.scalars(select(Recording).where(
+            Recording.state == RecordingState.recording, Recording.node == node)))
+        for recording in cut:
+            files = segment_files(storage.path(recording.directory), recording)
+            await close_recording(db, storage, recording, files,
+                                  "The server stopped while recording; kept what was written")
+            log.warning("recording %d of lesson %d was cut off; recovered %d segment(s)",
+                        recording.id, recording.lesson_id, len(files))
+        await db.commit()
+        return len(cut)
