@@ -149,8 +149,8 @@ class LiveRoom:
             await self.leave(earlier, LeaveReason.replaced)
             if self.closed:
                 raise SignalError(SignalErrorCode.lesson_not_live, "The lesson has ended")
-        if participant.listed:  # told to those already here; the joiner gets the room state
-            self.broadcast(wire.ParticipantJoined(participant=participant.out()))
+        # Told to those already here who see it; the joiner gets the room state.
+        self._tell_about(participant, wire.ParticipantJoined(participant=participant.out()))
         self.participants[participant.participant_id] = participant
         self._identities[participant.identity] = participant.participant_id
         log.info("%s: %s joined as %s (%s)", self.lesson.room_id, participant.participant_id,
@@ -175,8 +175,8 @@ class LiveRoom:
         if participant.on_stage:
             participant.on_stage = False
             self.broadcast(wire.StageChanged(participant_ids=self.stage()))
-        if participant.listed:
-            self.broadcast(wire.ParticipantLeft(participant_id=participant_id, reason=reason))
+        self._tell_about(participant,
+                         wire.ParticipantLeft(participant_id=participant_id, reason=reason))
         async with participant.media_lock:
             try:  # ends its Publications (PublicationRemoved events) and Subscriptions
                 await self.media.remove_participant(participant_id, CloseReason.participant_left)
@@ -190,7 +190,13 @@ class LiveRoom:
 
     def visible_participants(self, viewer: Participant) -> list[Participant]:
         return [p for p in self.participants.values()
-                if p is not viewer and p.listed]
+                if p is not viewer and rules.sees(self.kind, viewer.role, p.role)]
+
+    def _tell_about(self, subject: Participant, message: wire.Event) -> None:
+        for participant in list(self.participants.values()):
+            if participant is not subject and rules.sees(self.kind, participant.role,
+                                                         subject.role):
+                participant.outbox.send(message)
 
     def state_for(self, viewer: Participant) -> wire.RoomState:
         return wire.RoomState(

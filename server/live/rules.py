@@ -109,6 +109,17 @@ def listed(role: ParticipantRole) -> bool:
     return role is not R.inspector
 
 
+def sees(kind: LessonKind, viewer: ParticipantRole, other: ParticipantRole) -> bool:
+    """Whether `viewer` is told that `other` is in the Room. In a famous-school broadcast the
+    hundreds of receiving classrooms and observers know only the hub (and the hub knows all):
+    telling everyone about everyone would cost O(n²) messages for nothing on their screens."""
+    if not listed(other):
+        return False
+    if kind is LessonKind.famous_school and viewer not in HUB and viewer is not R.inspector:
+        return other in HUB
+    return True
+
+
 def allowed_sources(kind: LessonKind, seat: Seat) -> frozenset[SourceLabel]:
     """What `seat` may publish now."""
     if seat.role in HUB:

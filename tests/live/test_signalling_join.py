@@ -196,3 +196,27 @@ async def test_revoked_credentials_close_open_sockets_at_once(
     assert await teacher.closed() == 4401
     assert (await other.ok("chat.send", text="still here"))["message_id"]
     await other.close()
+
+
+@SQLITE_ONLY
+async def test_in_a_broadcast_receiving_classrooms_know_only_the_hub(
+        live_app: TestClient, world: World, start: Starter) -> None:
+    lesson_id = await start("famous")
+    teacher, _ = await join(live_app, world.tokens["teacher"], lesson_id, "teacher")
+    pa, state = await join(live_app, world.tokens["pa_tv"], lesson_id, "pa")
+    assert [p["role"] for p in state["participants"]] == ["host"]
+    pb, state = await join(live_app, world.tokens["pb_tv"], lesson_id, "pb")
+    assert [p["role"] for p in state["participants"]] == ["host"]  # not point A
+    hub, state = await join(live_app, world.tokens["hub_tv"], lesson_id, "hub")
+    assert len(state["participants"]) == 3  # the hub side sees every classroom
+    await teacher.event("participant.joined", participant={**state["you"]})
+    assert len(teacher.events("participant.joined")) == 3
+    await pb.close()
+    await teacher.event("participant.left")
+    await hub.event("participant.left")
+    # Point A was told of the hub classroom joining, never of point B coming or going.
+    assert [m["participant"]["role"] for m in pa.events("participant.joined")] == [
+        "host_classroom"]
+    assert pa.events("participant.left") == []
+    for client in (teacher, pa, hub):
+        await client.close()
