@@ -3,8 +3,18 @@
     result = make_renditions(Path("lesson.mkv"), Path("library/lesson-42"), on_progress,
                              should_cancel)
 
-`probe` alone tells the technical facts of a file, or why it cannot become renditions;
-`side_by_side` lays a camera and a courseware recording out in one video beforehand.
+writes, all at once (renamed into place when complete):
+
+    library/lesson-42/master.m3u8        BANDWIDTH, AVERAGE-BANDWIDTH, RESOLUTION, CODECS
+    library/lesson-42/1080p/index.m3u8   2 s MPEG-TS segments, H.264 + AAC; 720p/, 360p/ alike
+    library/lesson-42/poster.jpg         a lit frame from about 10 % in
+    library/lesson-42/sprite.jpg         160 px thumbnails in a grid, one every 1–10 s
+    library/lesson-42/thumbnails.vtt     time ranges -> sprite.jpg#xywh=x,y,w,h
+
+`probe` alone tells the technical facts of a file, or why it cannot become renditions
+(RenditionError.code, see errors.py); `side_by_side` lays a camera and a courseware track out
+in one video beforehand; `stitch.stitch` joins the renditions of a recording's parts.
+`python -m media.renditions SOURCE [OUT_DIR]` does the same from a shell.
 """
 
 from __future__ import annotations

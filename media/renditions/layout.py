@@ -30,6 +30,7 @@ from .pipeline import CancelCheck
 from .probe import probe
 
 LAYOUT_CRF = "18"  # an intermediate: high quality, the ladder encodes it again
+HOLD = 0.5  # seconds an input may go without a new frame before its last one is repeated
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class _Compositor:
         self.audio_out = out.add_stream_from_template(audio) if audio is not None else None
         self.video: Stream | None = None
         self._pending: list[Packet] = []
+        self.frames_out = 0
         self.sources: list[FilterContext] = []
 
     def _open(self, firsts: list[VideoFrame]) -> FilterContext:
@@ -139,9 +141,7 @@ class _Compositor:
                 for frame in packet.decode():
                     assert isinstance(frame, VideoFrame)
                     if frame.pts is not None:
-                        t = float(frame.pts * video.time_base) - start
-                        frame.pts = round(Fraction(t).limit_denominator(10**6) / video.time_base)
-                        yield t, index, frame
+                        yield float(frame.pts * video.time_base) - start, index, frame
             elif packet.pts is not None and self.audio_out is not None:
                 shift = round(Fraction(self.starts[0]).limit_denominator(10**6)
                               / packet.time_base)
@@ -169,17 +169,30 @@ class _Compositor:
         merged = heapq.merge(*(_chain(first, rest) for first, rest in zip(firsts, streams,
                                                                           strict=True)),
                              key=lambda item: item[0])
-        for count, (_, index, frame) in enumerate(merged):
+        last: list[tuple[float, VideoFrame] | None] = [None, None]
+        for count, (t, index, frame) in enumerate(merged):
             if self.should_cancel is not None and count % 16 == 0 and self.should_cancel():
                 raise RenditionError("cancelled", "the layout was cancelled")
-            frame.pict_type = PictureType.NONE
-            self.sources[index].push(frame)
+            other = last[1 - index]
+            if other is not None and t - other[0] > HOLD:
+                # The stack waits for every input's next frame: a screen share that sends none
+                # for minutes would pile up the camera's in memory. Its last frame again, now.
+                self._push(1 - index, other[1], t)
+                last[1 - index] = (t, other[1])
+            self._push(index, frame, t)
+            last[index] = (t, frame)
             self._drain(sink)
         for source in self.sources:
             source.push(None)
         self._drain(sink)
         assert self.video is not None
         self.out.mux(self.video.encode(None))
+
+    def _push(self, index: int, frame: VideoFrame, t: float) -> None:
+        tb = self.inputs[index][1].time_base
+        frame.pts = round(Fraction(t).limit_denominator(10**6) / tb)  # the source copies it
+        frame.pict_type = PictureType.NONE
+        self.sources[index].push(frame)
 
     def _drain(self, sink: FilterContext) -> None:
         assert self.video is not None
@@ -188,6 +201,7 @@ class _Compositor:
                 frame = sink.pull()
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
+            self.frames_out += 1
             self.out.mux(self.video.encode(frame))
 
 

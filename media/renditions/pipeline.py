@@ -73,6 +73,7 @@ class Pass:
         video.codec_context.thread_count = 0
         self.video = video
         self.video_origin = round((Fraction(self.facts.start) - self.lead) / video.time_base)
+        self._frame_ticks = max(1, round(1 / (Fraction(self.facts.fps) * video.time_base)))
         rate = video.average_rate if video.average_rate and video.average_rate > 0 \
             else Fraction(self.facts.fps).limit_denominator(1001)
         self.outputs = [open_rung(plan, self.directory / plan.name, video, rate)
@@ -160,6 +161,8 @@ class Pass:
         except av.error.InvalidDataError:
             self.decode_errors += 1  # damaged data: skip it, as players do
             frames = []
+        if self.copies and not packet.duration:  # Matroska blocks often have none; the
+            packet.duration = self._frame_ticks   # segmenter ends the last segment by it
         for out in self.copies:  # after decoding: muxing rebases the packet in place
             if not out.codecs and packet.is_keyframe:  # no avcC: Annex B with in-band SPS
                 out.codecs += filter(None, [avc_codec_string(bytes(packet))])
@@ -171,7 +174,7 @@ class Pass:
     def _frame(self, frame: VideoFrame) -> None:
         tb = self.video.time_base
         if frame.pts is None:  # no timestamp at all: one frame interval after the last
-            frame.pts = (self._last_pts or 0) + max(1, round(1 / (self.facts.fps * tb)))
+            frame.pts = (self._last_pts or 0) + self._frame_ticks
         if self._last_pts is not None and frame.pts <= self._last_pts:
             return  # encoders need increasing timestamps; a repeated one adds nothing
         self._last_pts = frame.pts

@@ -60,6 +60,7 @@ def plan_ladder(facts: MediaFacts) -> list[RungPlan]:
 
 def _copyable(facts: MediaFacts, width: int, height: int, bitrate: int) -> bool:
     return (facts.video_codec == "h264" and (facts.width, facts.height) == (width, height)
+            and not facts.size_changes
             and facts.sample_aspect == 1 and facts.pix_fmt in COPYABLE_PIX_FMTS
             and facts.keyframe_gap_max <= MAX_COPY_KEYFRAME_GAP
             and facts.video_bitrate <= bitrate * MAX_COPY_BITRATE_FACTOR)

@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import av.error
 
+from ..recording.bitstream import BitstreamError, h264_dimensions, vp8_dimensions
 from .errors import RenditionError
 
 # Leading bytes of containers we accept: such a file that FFmpeg cannot open was cut short or
@@ -45,6 +46,7 @@ class MediaFacts:
     bitrate: int  # the whole file, bits per second
     keyframe_gap_max: float  # longest distance between two keyframes, seconds
     video_frames: int
+    size_changes: bool = False  # keyframes announce more than one picture size
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
@@ -60,13 +62,32 @@ def _sniffed_container(path: Path) -> bool:
     return any(head[at:at + len(magic)] == magic for at, magic in _SIGNATURES)
 
 
-def _vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a VP8 keyframe header (RFC 6386 §9.1): the size may change at
-    any keyframe of a WebRTC recording, while the container only knows the first."""
-    if len(data) < 10 or data[0] & 1 or data[3:6] != b"\x9d\x01\x2a":
-        return None
-    return (int.from_bytes(data[6:8], "little") & 0x3FFF,
-            int.from_bytes(data[8:10], "little") & 0x3FFF)
+def _nal_units(data: bytes, length_size: int | None) -> list[bytes]:
+    """NAL units of an H.264 access unit: length-prefixed (MP4, Matroska) or Annex B."""
+    units = []
+    if length_size:
+        at = 0
+        while at + length_size <= len(data):
+            size = int.from_bytes(data[at:at + length_size], "big")
+            units.append(data[at + length_size:at + length_size + size])
+            at += length_size + size
+        return units
+    return [u.lstrip(b"\x00") for u in data.split(b"\x00\x00\x01") if u.strip(b"\x00")]
+
+
+def _keyframe_size(codec: str, data: bytes, length_size: int | None) -> tuple[int, int] | None:
+    """The picture size a keyframe announces: a WebRTC sender may change it at any keyframe of
+    a recording (it starts small and grows), while the container only knows the first."""
+    if codec == "vp8":
+        return vp8_dimensions(data)
+    if codec == "h264":
+        for unit in _nal_units(data, length_size):
+            if unit and unit[0] & 0x1F == 7:  # a sequence parameter set
+                try:
+                    return h264_dimensions(unit)
+                except BitstreamError:
+                    return None
+    return None
 
 
 def probe(source: Path) -> MediaFacts:
@@ -103,8 +124,13 @@ class _VideoScan:
         self.last_key: int | None = None
         self.gap_max = 0
         self.width, self.height = self.decoder.width, self.decoder.height
+        self.sizes: set[tuple[int, int]] = set()  # as keyframes announce them
         self.decoded = False
         self.decode_errors = 0
+        extradata = self.decoder.extradata or b""
+        # avcC's last two bits of byte 4: the NAL length size less one; no avcC: Annex B.
+        self.length_size = (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 \
+            else None
 
     def add(self, packet: av.Packet, pts: int) -> None:
         self.frames += 1
@@ -116,9 +142,10 @@ class _VideoScan:
             if self.last_key is not None:
                 self.gap_max = max(self.gap_max, pts - self.last_key)
             self.last_key = pts
-            if self.decoder.name == "vp8":
-                seen = _vp8_keyframe_size(bytes(packet))
-                if seen and seen[0] * seen[1] > self.width * self.height:
+            seen = _keyframe_size(self.decoder.name, bytes(packet), self.length_size)
+            if seen:
+                self.sizes.add(seen)
+                if seen[0] * seen[1] > self.width * self.height:
                     self.width, self.height = seen
         if not self.decoded and self.frames <= _FIRST_FRAME_PACKETS:
             self._decode(packet)
@@ -205,6 +232,7 @@ def _facts(source: Path, size: int, container: av.container.InputContainer) -> M
         video_bitrate=round(scan.bytes * 8 / duration) if duration else 0,
         bitrate=round(size * 8 / (declared or duration)) if (declared or duration) else 0,
         keyframe_gap_max=round(float(scan.gap_max * tb), 3), video_frames=scan.frames,
+        size_changes=len(scan.sizes) > 1,
         audio_codec=audio.codec_context.name if audio is not None else None,
         sample_rate=audio.codec_context.sample_rate if audio is not None else None,
         channels=audio.codec_context.channels if audio is not None else None,

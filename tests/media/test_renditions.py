@@ -194,3 +194,56 @@ def test_parts_of_one_recording_are_stitched_into_one_item(tmp_path: Path) -> No
     cues = (tmp_path / "lesson" / "thumbnails.vtt").read_text()
     assert "00:00:03.000 --> 00:00:04.000\npart-1/sprite.jpg#xywh=160,0,160,90" in cues
     assert "180p/index.m3u8" in (tmp_path / "lesson" / "master.m3u8").read_text()
+
+
+def _h264_access_units(width: int, height: int, frames: int) -> list[tuple[list[bytes], bool]]:
+    """Annex B output of a lone x264 encoder (SPS and PPS before every IDR, as WebRTC senders
+    do), split into NAL units."""
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, 30), Fraction(30)
+    encoder.gop_size = 60
+    encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
+    units = []
+    for index in range(frames + 1):
+        frame = None
+        if index < frames:
+            frame = av.VideoFrame(width, height, "yuv420p")
+            frame.planes[0].update(bytes([(x + 3 * index) % 200 + 16 for x in range(width)])
+                                   * height)
+            for plane in frame.planes[1:]:
+                plane.update(bytes([128]) * (width * height // 4))
+            frame.pts = index
+        for packet in encoder.encode(frame):
+            nals = [u.lstrip(b"\0") for u in bytes(packet).split(b"\0\0\1") if u.strip(b"\0")]
+            units.append((nals, packet.is_keyframe))
+    return units
+
+
+def test_an_h264_relay_recording_whose_size_grows_midway(tmp_path: Path) -> None:
+    """The same with H.264 as media/recording writes it: length-prefixed samples, the first
+    size's avcC in the header, parameter sets in band at every keyframe."""
+    from media.interface import RecordingTrack
+    from media.recording.bitstream import avc_decoder_configuration, length_prefixed
+    from media.recording.codecs import Sample, TrackConfig
+    from media.recording.container import SegmentFile
+
+    small, large = _h264_access_units(320, 180, 60), _h264_access_units(640, 360, 60)
+    sps, pps = small[0][0][0], small[0][0][1]
+    assert (sps[0] & 0x1F, pps[0] & 0x1F) == (7, 8)
+    config = TrackConfig("video/H264", avc_decoder_configuration(sps, pps), 320, 180)
+    source = tmp_path / "segment.mkv"
+    segment = SegmentFile(source, {RecordingTrack.camera: config}, title="test")
+    for index, (units, keyframe) in enumerate(small + large):
+        segment.write(RecordingTrack.camera, round(index * 1000 / 30),
+                      Sample(length_prefixed(units), keyframe, None))
+    segment.close()
+    facts = probe(source)
+    assert (facts.video_codec, facts.width, facts.height, facts.size_changes) == (
+        "h264", 640, 360, True)
+    result = make_renditions(source, tmp_path / "library" / "lesson")
+    [rung] = result.rungs
+    assert (rung.name, rung.width, rung.height, rung.copied) == ("360p", 640, 360, False)
+    with av.open(str(rung.playlist)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 120 and {(f.width, f.height) for f in frames} == {(640, 360)}

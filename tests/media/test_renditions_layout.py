@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
+from av.video.frame import PictureType
 
-from media.renditions import make_renditions, probe
+from media.renditions import layout, make_renditions, probe
 from media.renditions.layout import Track, side_by_side
 from media.renditions.synthetic import make_lesson
 
@@ -62,3 +64,38 @@ def test_the_two_video_tracks_of_one_relay_recording(tmp_path: Path) -> None:
     facts = probe(combined)
     assert (facts.width, facts.height, facts.audio_codec) == (240 + 320, 180, "opus")
     assert facts.duration == pytest.approx(2, abs=0.2)
+
+
+def test_a_screen_share_that_sends_no_frames_for_a_while(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A static slide: the screen track has frames only at 0 s and 2.5 s. The camera's frames
+    come out beside the last slide as they arrive, instead of piling up (in memory) until the
+    next slide."""
+    camera = make_lesson(tmp_path / "camera.mp4", 3, 320, 180)
+    with av.open(str(make_lesson(tmp_path / "dense.webm", 3, 320, 240, fps=10,
+                                 video_codec="libvpx", audio_codec=None))) as dense:
+        frames = list(dense.decode(video=0))
+    slides = tmp_path / "slides.mkv"
+    with av.open(str(slides), "w", format="matroska") as out:
+        stream = out.add_stream("libvpx", rate=10)
+        stream.width, stream.height = 320, 240
+        for frame, at in ((frames[0], 0.0), (frames[25], 2.5)):
+            frame.pts, frame.time_base = round(at * 10), Fraction(1, 10)
+            frame.pict_type = PictureType.I
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    output_before_second_slide = []
+    push = layout._Compositor._push
+
+    def watch(self: layout._Compositor, index: int, frame: av.VideoFrame, t: float) -> None:
+        if index == 0 and 2.3 < t < 2.45:
+            output_before_second_slide.append(self.frames_out)
+        push(self, index, frame, t)
+
+    monkeypatch.setattr(layout._Compositor, "_push", watch)
+    combined = side_by_side(camera, slides, tmp_path / "combined.mkv", height=180)
+    assert output_before_second_slide and min(output_before_second_slide) > 50
+    facts = probe(combined)
+    assert (facts.width, facts.height) == (240 + 320, 180)
+    assert facts.duration == pytest.approx(3, abs=0.2)
+    assert facts.video_frames == pytest.approx(90, abs=3)

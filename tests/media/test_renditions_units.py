@@ -32,8 +32,8 @@ def test_a_1080p_h264_lesson_gets_three_rungs_and_keeps_its_own() -> None:
 
 @pytest.mark.parametrize("change", [
     {"video_codec": "vp8"}, {"keyframe_gap_max": 10.0}, {"video_bitrate": 20_000_000},
-    {"pix_fmt": "yuv422p"}, {"pix_fmt": "yuv420p10le"},
-], ids=["vp8", "rare-keyframes", "too-large", "4:2:2", "10-bit"])
+    {"pix_fmt": "yuv422p"}, {"pix_fmt": "yuv420p10le"}, {"size_changes": True},
+], ids=["vp8", "rare-keyframes", "too-large", "4:2:2", "10-bit", "size-changes"])
 def test_a_source_browsers_or_segments_would_choke_on_is_encoded(change: dict) -> None:
     assert [copy for *_, copy in _rungs(replace(FACTS, **change))] == [False, False, False]
 
