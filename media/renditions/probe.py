@@ -216,8 +216,12 @@ def _facts(source: Path, size: int, container: av.container.InputContainer) -> M
     declared = container.duration / av.time_base if container.duration else None
     video_start = float(scan.first * tb)
     start = min(video_start, audio_first) if audio_first is not None else video_start
-    present = max(video_start + duration, audio_end) - start
-    if declared is not None and present < declared - max(_TRUNCATION_SLACK, 0.03 * declared):
+    end = max(video_start + duration, audio_end)
+    present = end - start
+    # Matroska declares its length from time 0, so a recording's later segment (which starts
+    # where the one before ended) declares its end time, not its length: either may match.
+    if declared is not None and max(present, end) < declared - max(_TRUNCATION_SLACK,
+                                                                   0.03 * declared):
         raise RenditionError("truncated", f"{source.name} declares {declared:.1f} s but its data "
                              f"stops at {present:.1f} s: the file was cut short")
     ctx = video.codec_context

@@ -4,6 +4,7 @@ Renditions: a durable "transcode" job per Resource, run by `server.jobs`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 from collections.abc import Callable
@@ -67,26 +68,47 @@ def render(sources: list[Path], out_dir: Path, report: Progress) -> Rendered:
     def cancelled() -> bool:
         return report.stopping
 
-    if len(sources) == 1:
-        made = make_renditions(sources[0], out_dir, part_progress(0), cancelled)
-        return Rendered(made.duration, [(r.name, r.width, r.height, r.bandwidth, r.playlist)
-                                        for r in made.rungs],
-                        made.master, made.poster, made.vtt, _facts(made.facts))
-    work = out_dir.with_name(out_dir.name + ".parts")
+    work = out_dir.with_name(f".{out_dir.name}.work")
     shutil.rmtree(work, ignore_errors=True)
-    parts = [make_renditions(source, work / f"part-{i}", part_progress(i), cancelled)
-             for i, source in enumerate(sources)]
-    joined = stitch(parts, work)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    work.rename(out_dir)  # whole or not at all, as make_renditions does for one part
+    work.mkdir(parents=True)
+    try:
+        inputs = [_with_courseware(source, work / f"layout-{i}.mkv", cancelled)
+                  for i, source in enumerate(sources)]
+        if len(inputs) == 1:
+            made = make_renditions(inputs[0], out_dir, part_progress(0), cancelled)
+        else:
+            parts = [make_renditions(source, work / f"part-{i}", part_progress(i), cancelled)
+                     for i, source in enumerate(inputs)]
+            for layout in work.glob("layout-*.mkv"):
+                layout.unlink()
+            made = stitch(parts, work)
+            shutil.rmtree(out_dir, ignore_errors=True)
+            work.rename(out_dir)  # whole or not at all, as make_renditions does for one part
+            made = dataclasses.replace(made, rungs=tuple(
+                dataclasses.replace(r, playlist=out_dir / r.playlist.relative_to(work))
+                for r in made.rungs), master=out_dir / made.master.relative_to(work),
+                poster=out_dir / made.poster.relative_to(work),
+                vtt=out_dir / made.vtt.relative_to(work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Rendered(made.duration, [(r.name, r.width, r.height, r.bandwidth, r.playlist)
+                                    for r in made.rungs],
+                    made.master, made.poster, made.vtt, _facts(made.facts))
 
-    def moved(path: Path) -> Path:
-        return out_dir / path.relative_to(work)
 
-    return Rendered(joined.duration, [(r.name, r.width, r.height, r.bandwidth, moved(r.playlist))
-                                      for r in joined.rungs],
-                    moved(joined.master), moved(parts[0].poster), moved(joined.vtt),
-                    _facts(parts[0].facts))
+def _with_courseware(source: Path, target: Path, cancelled: Callable[[], bool]) -> Path:
+    """A recording with both the camera and the courseware screen is laid out side by side
+    first (one extra encode), so replays show the courseware too; others go as they are."""
+    import av
+
+    from media.renditions.layout import Track, side_by_side
+
+    with av.open(str(source), metadata_errors="ignore") as container:
+        titles = {s.metadata.get("title") for s in container.streams.video}
+    if not {"camera", "screen"} <= titles:
+        return source
+    return side_by_side(Track(source, "camera"), Track(source, "screen"), target,
+                        should_cancel=cancelled)
 
 
 def _facts(facts: object) -> dict[str, Any]:

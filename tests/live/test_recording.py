@@ -77,10 +77,16 @@ async def test_a_recorded_lesson_lands_in_the_library(
         assert [s["file"] for s in first.segments] and all(
             s["duration_s"] and s["duration_s"] > 2.5 for s in first.segments)
 
-        # Restarting makes a second Recording of the same lesson.
+        # Restarting makes a second Recording of the same lesson. Courseware shared meanwhile
+        # starts a second segment (a track joined), with camera and screen both in it.
         await teacher_ws.ok("recording.set", recording=True)
         await observer_ws.event("recording.changed", recording=True)
         await asyncio.sleep(2)
+        assert (await teacher.publish(["screen"]))["type"] == "ok"
+        [_, second] = await _recordings(db, lesson_id)
+        await eventually(lambda: len(list(folder.glob(f"rec-{second.id}.*.mkv"))) == 2,
+                         timeout=20)
+        await asyncio.sleep(3)
     finally:
         await teacher.close()
         await teacher_ws.close()
@@ -113,5 +119,13 @@ async def test_a_recorded_lesson_lands_in_the_library(
     with av.open(str(library.path(resource.renditions[0].playlist))) as played:
         frames = sum(1 for _ in played.decode(video=0))
     assert frames > 30  # seconds of the teacher's camera, as forwarded
+    # The second one plays its two segments in a row, the courseware beside the camera.
+    later = next(r for r in resources if r.recording_id != first_id)
+    assert later.duration_s is not None and later.duration_s > 4
+    with av.open(str(library.path(later.renditions[0].playlist))) as played:
+        stream = played.streams.video[0]
+        last = max(frame.time for frame in played.decode(stream))
+        assert stream.codec_context.width > 2 * stream.codec_context.height  # side by side
+    assert last > 4
     jobs = list(await db.scalars(select(Job).where(Job.subject_type == "resource")))
     assert {j.state for j in jobs} == {JobState.done}
