@@ -10,6 +10,7 @@ from pathlib import Path
 from .clip import CLIP_SECONDS, default_cache_dir, load_clip
 from .fanout import FanoutOptions, RunError, run_fanout
 from .figures import RunFigures
+from .live_cli import LIVE_SCENARIOS, live_main
 from .report import ratios, table, write
 
 TARGETS = ("kelian", "naive-aiortc")
@@ -20,8 +21,15 @@ def _counts(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    rest = sys.argv[1:] if argv is None else argv
+    if rest[:1] == ["transcode"]:  # its own options: loadtest/transcode.py
+        from .transcode import main as transcode
+
+        return transcode(rest[1:])
+    if rest[:1] and rest[0] in LIVE_SCENARIOS:  # through the real server: loadtest/live_cli.py
+        return live_main(rest)
     parser = argparse.ArgumentParser(prog="python -m loadtest")
-    parser.add_argument("scenario", choices=["fanout"])
+    parser.add_argument("scenario", choices=["fanout", "transcode", *LIVE_SCENARIOS])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--subscribers", type=_counts, default=[1, 10, 25, 50])
     parser.add_argument("--duration", type=float, default=15.0, help="steady window, seconds")
