@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, RootModel, StringConstraints
 from pydantic.json_schema import models_json_schema
 
 from media.interface import SourceLabel, TrackKind
@@ -263,7 +263,8 @@ class Error(Message):
 
 
 class Event(Message):
-    pass
+    # The JSON text, made once: a broadcast sends the same event to every participant.
+    _wire: str | None = PrivateAttr(default=None)
 
 
 class OfferEvent(Event):
@@ -385,10 +386,15 @@ class ServerMessages(RootModel[ServerMessage]):
 
 def to_wire(message: Ok | Error | Event) -> str:
     """The JSON text of a server message (an `ok` leaves out the fields it does not use)."""
+    if isinstance(message, Event) and message._wire is not None:
+        return message._wire
     data = message.model_dump(mode="json")
     if isinstance(message, Ok):
         data = {k: v for k, v in data.items() if v is not None or k == "id"}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(message, Event):
+        message._wire = text  # a private attribute: allowed on a frozen model
+    return text
 
 
 def message_types(union: Any) -> list[str]:
