@@ -5,7 +5,8 @@
 #   make bench  a short fanout load test of the relay beside the naive aiortc baseline
 #               (BENCH_ARGS to change it; report in bench/)
 # Dependencies are reinstalled only when pyproject.toml or constraints.txt change (stamp files
-# in .venv record the last install).
+# in .venv record the last install); the browser code from npm (hls.js) only when package.json or
+# package-lock.json change (`npm ci`; needs Debian's nodejs and npm).
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,14 +15,15 @@ DEPS := pyproject.toml constraints.txt
 RUN_STAMP := $(VENV)/.kelian-run-installed
 TEST_STAMP := $(VENV)/.kelian-test-installed
 BENCH_STAMP := $(VENV)/.kelian-bench-installed
+NODE_STAMP := node_modules/.kelian-installed
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP) $(NODE_STAMP)
 	$(BIN)/kelian serve --demo
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
@@ -52,3 +54,9 @@ $(TEST_STAMP): $(DEPS) | $(BIN)/pip
 $(BENCH_STAMP): $(DEPS) | $(BIN)/pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[loadtest]'
 	touch $@ $(RUN_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || \
+		{ echo "Kelian's pages need npm; on Debian/Ubuntu: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@

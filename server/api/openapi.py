@@ -8,7 +8,7 @@ parameters from the record specs' filters, failures from `ErrorCode`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -81,11 +81,15 @@ def _filter_schema(flt: Filter) -> dict[str, Any]:
         return {"type": "boolean"}
     if flt.type is datetime:
         return {"type": "string", "format": "date-time"}
+    if flt.type is date:
+        return {"type": "string", "format": "date"}
     choices = getattr(flt.column.type, "enums", None)
     return {"type": "string", "enum": list(choices)} if choices else {"type": "string"}
 
 
 def _filter_description(name: str, flt: Filter) -> str:
+    if flt.description:
+        return flt.description
     column = flt.column.key
     match flt.op:
         case "contains":
@@ -174,7 +178,8 @@ def document(ops: list[Operation]) -> dict[str, Any]:
             "title": "Kelian API",
             "version": "1",
             "description": "Schools, classrooms, terminals, sources, users, courses, timetable "
-                           "and lessons of the Three Classrooms. See docs/api.md.",
+                           "and lessons of the Three Classrooms, and the lesson library's "
+                           "resources. See docs/api.md.",
         },
         "tags": [{"name": tag} for tag in tags],
         "security": [{"bearer": []}, {"session": []}],

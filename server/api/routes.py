@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth.policy import Kind
+from ..library.catalogue import FILTERS as RESOURCE_FILTERS
+from ..library.shapes import ProgressOut, ResourceOut, ResourcePatch
 from ..schemas import LessonOut, TerminalTokenOut
 from ..services.records import RecordSpec
 from ..services.specs import SPECS
-from . import lessons, me, openapi, terminals, tokens
+from . import lessons, me, openapi, resources, terminals, tokens
 from .handlers import RecordHandlers
 from .operations import ID, Operation, path
 from .shapes import ApiTokenCreatedOut, ApiTokenIn, ApiTokenOut, MeOut, page_of
@@ -93,7 +95,35 @@ def api_operations() -> list[Operation]:
                               "its Room closes and every participant is disconnected; 409 "
                               "otherwise."),
     ]
+    ops += resource_operations()
     return ops
+
+
+def resource_operations() -> list[Operation]:
+    """The lesson library's Resources: no POST (they come from recordings and uploads)."""
+    coll, item = "api.resources", "api.resources.item"
+    return [
+        Operation("GET", path("resources"), resources.list_resources, coll, "list_resources",
+                  "List and search library resources", tag="resources",
+                  response=page_of(ResourceOut), filters=RESOURCE_FILTERS, paged=True,
+                  description="The ready resources you may see (and your own in any state), "
+                              "newest lesson first, filtered, searched and paged."),
+        Operation("GET", path("resources", ID), resources.get_resource, item, "get_resource",
+                  "Read a library resource", tag="resources", response=ResourceOut),
+        Operation("PATCH", path("resources", ID), resources.update_resource, item,
+                  "update_resource", "Change a resource's metadata", tag="resources",
+                  body=ResourcePatch, response=ResourceOut,
+                  description="Its owner or an admin. Only the fields given change."),
+        Operation("DELETE", path("resources", ID), resources.delete_resource, item,
+                  "delete_resource", "Delete a library resource", tag="resources", status=204,
+                  description="Its owner or an admin. Removes its renditions and files; a "
+                              "transcode still running is cancelled."),
+        Operation("GET", path("resources", ID, "progress"), resources.resource_progress,
+                  "api.resources.progress", "get_resource_progress",
+                  "How far a resource's processing is", tag="resources", response=ProgressOut,
+                  description="State, and while its transcode job runs, progress (0..1) and "
+                              "speed (× real time); the reason when it failed."),
+    ]
 
 
 def setup(app: web.Application) -> None:

@@ -37,6 +37,7 @@ class Filter:
     column: InstrumentedAttribute[Any]
     op: str = "eq"
     type: type = str
+    description: str = ""  # for the API document, when the column's name does not say it
 
 
 @dataclass(frozen=True)

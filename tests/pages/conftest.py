@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from html import unescape
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -12,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from server.config import Settings
 from server.demo import DEMO_SIGN_INS
 from server.http import CSRF_COOKIE
+from tests.conftest import chromium_path
 
 PASSWORDS = {s.username: s.password for s in DEMO_SIGN_INS}
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -60,3 +63,28 @@ def field_errors(html: str) -> dict[str, str]:
     """The error text shown under each input, by input name."""
     return {m.group(1): unescape(m.group(2)).strip() for m in re.finditer(
         r'<p class="field-error" id="f-([a-z_]+)-error">(.*?)</p>', html, flags=re.S)}
+
+
+# Headless Chromium with fake camera, microphone and screen, for the live-lesson browser tests.
+CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Playwright's Chromium launcher, for Debian's chromium."""
+    chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw.chromium
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Any) -> Iterator[Any]:
+    launched = chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield launched
+    finally:
+        launched.close()

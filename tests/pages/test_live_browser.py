@@ -23,15 +23,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import chromium_path
+from tests.pages.conftest import CHROMIUM_ARGS
 from tests.pages.demo_server import serve_demo
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LAPTOP = {"width": 1366, "height": 768}
 TV = {"width": 1920, "height": 1080}
 ZONE = "Asia/Shanghai"  # the demo schools' zone
@@ -45,25 +43,6 @@ INBOUND = "window.kelian && window.kelian.session ? window.kelian.session.inboun
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service on fresh demo data; stopped (and reaped) at the end."""
     yield from serve_demo(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Playwright's Chromium launcher, for Debian's chromium."""
-    chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw.chromium
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Any) -> Iterator[Any]:
-    launched = chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-    try:
-        yield launched
-    finally:
-        launched.close()
 
 
 class Screen:
@@ -111,9 +90,9 @@ class Screen:
         except Exception as exc:  # the page itself may be what failed
             return f"{self.name}: {exc!r}"
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, prefix: str = "live-") -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"live-{name}.png"
+        path = ARTIFACTS / f"{prefix}{name}.png"
         self.page.screenshot(path=str(path))
         return path
 
