@@ -6,7 +6,8 @@ later live in another process or on another node behind the same Protocols.
 
 Each participant has up to two Transports (peer connections): a send transport on which it
 publishes (it offers, the relay answers) and a receive transport on which the relay sends it
-its Subscriptions (the relay offers, the participant answers).
+its Subscriptions (the relay offers, the participant answers; or, for a WHEP player, the
+player offers and the relay answers).
 """
 
 from __future__ import annotations
@@ -189,7 +190,19 @@ class Room(Protocol):
         one shared transcode. Unset: it decodes whatever is forwarded."""
 
     async def subscribe(self, participant_id: str, publication_ids: Sequence[str]) -> str | None:
-        """Set what the participant receives; return the relay's offer, or None if unchanged."""
+        """Set what the participant receives; return the relay's offer, or None if unchanged.
+
+        For a participant that made its own offer (`subscribe_answer`) the m-lines stay as
+        negotiated: the Publications are placed on them and None is returned."""
+
+    async def subscribe_answer(self, participant_id: str, offer_sdp: str,
+                               publication_ids: Sequence[str]) -> str:
+        """Answer a participant's own receive-only offer (a WHEP player); return the answer.
+
+        The offer's m-lines are fixed from then on: the n-th video m-line carries the n-th video
+        Publication (camera before screen), the n-th audio m-line the n-th audio one; m-lines
+        left over stay silent until `subscribe` places more. When a Publication is replaced,
+        `subscribe` switches the m-line to the new one without renegotiation."""
 
     async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
         """Complete the negotiation started by `subscribe`."""

@@ -24,6 +24,9 @@ CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 LANG_COOKIE = "kelian_lang"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# WHIP and WHEP (server/ingest) read their own bearer secrets (a stream key is no API token)
+# and take no cookies, so neither the principal nor CSRF applies there.
+SELF_AUTHENTICATED = ("/whip/", "/whep/")
 
 # Typed per-request state (plain string keys warn on aiohttp >= 3.12).
 PRINCIPAL = web.RequestKey("kelian.principal", Principal)
@@ -100,6 +103,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the principal once: a Bearer token (API, terminals) or the session cookie."""
+    if request.path.startswith(SELF_AUTHENTICATED):
+        return await handler(request)
     header = request.headers.get("Authorization", "")
     who: Principal = ANONYMOUS
     async with request.app[SESSIONS]() as db:
@@ -126,6 +131,8 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
     Bearer-token requests carry no ambient credentials and skip it.
     """
+    if request.path.startswith(SELF_AUTHENTICATED):
+        return await handler(request)
     cookie = request.cookies.get(CSRF_COOKIE)
     request[CSRF] = cookie or secrets.token_urlsafe(24)
     needs_check = request.method in UNSAFE_METHODS and (

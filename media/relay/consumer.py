@@ -33,6 +33,7 @@ class Consumer:
         self._payload_type = producer.codec.payload_type
         self._rtx_payload_type: int | None = None
         self._rtx_seq = 0
+        self._ids_by_uri: dict[str, int] = {}  # the subscriber's negotiated extension ids
         self._extension_ids: dict[int, int] = {}
         self._extension_key: tuple[tuple[int, int], ...] = ()
         self._history: list[tuple[int, bytes | bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
@@ -58,7 +59,13 @@ class Consumer:
             if (codec.mimeType.lower().endswith("/rtx")
                     and codec.parameters.get("apt") == primary.payloadType):
                 self._rtx_payload_type = codec.payloadType
-        ids_by_uri = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        self._ids_by_uri = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        self._map_extensions()
+        self.ready = True
+        self.producer.request_keyframe()
+
+    def _map_extensions(self) -> None:
+        ids_by_uri = self._ids_by_uri
         # The mid extension names the publisher's m-line, meaningless to the subscriber:
         # blank it (the subscriber demultiplexes by the SSRC in its SDP).
         self._extension_ids = {
@@ -68,8 +75,17 @@ class Consumer:
         }
         self._extension_key = tuple(sorted(self._extension_ids.items()))
         self.sender.clock_rate = self.producer.codec.clock_rate
-        self.ready = True
-        self.producer.request_keyframe()
+
+    def switch(self, producer: Producer) -> None:
+        """Forward another Producer (in the same codec) on this m-line, e.g. a WHEP player's,
+        whose m-lines are fixed by its offer, when the teacher's camera is replaced. As after a
+        pause: the numbering goes on, the timestamps jump by the time that passed, video waits
+        for a keyframe. The caller moves the Consumer between the Producers' sets."""
+        self.producer = producer
+        self.closed = False
+        if self.ready:  # negotiated: the new publisher's extension ids map to the same uris
+            self._map_extensions()
+        self.restart()
 
     def forward(self, incoming: Incoming) -> None:
         if not self.ready or self.paused or self.closed:

@@ -350,3 +350,36 @@ def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
     transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
     transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
     return transceiver, sender
+
+
+# Answering a receive-only offer (a WHEP player) ------------------------------------------------
+
+
+def offered_to_receive(transceiver: RTCRtpTransceiver) -> bool:
+    """Whether the remote offer's m-line asks to receive (recvonly or sendrecv). aiortc keeps
+    the offer's direction reversed, as seen from this side."""
+    return transceiver._offerDirection in ("sendonly", "sendrecv")
+
+
+def offered_codecs(transceiver: RTCRtpTransceiver) -> list[str]:
+    """The mime types (no RTX) both the remote offer and aiortc have for this m-line, in the
+    offer's order."""
+    return [c.mimeType for c in transceiver._codecs if not c.mimeType.lower().endswith("/rtx")]
+
+
+def answer_sending(transceiver: RTCRtpTransceiver, mime_type: str, listener: SenderListener,
+                   msid: tuple[str, str]) -> ForwardingSender:
+    """Answer a remote offer's m-line as sendonly with a forwarding sender and `mime_type`
+    (+ its RTX) as its only codec, so the payload type the relay stamps is the one the player
+    expects. Call between setRemoteDescription and createAnswer; `mime_type` must be one of
+    `offered_codecs(transceiver)`."""
+    primary = next(c for c in transceiver._codecs if c.mimeType.lower() == mime_type.lower())
+    rtx = [c for c in transceiver._codecs if c.mimeType.lower().endswith("/rtx")
+           and c.parameters.get("apt") == primary.payloadType]
+    transceiver._codecs = [primary, *rtx]
+    transceiver.direction = "sendonly"
+    sender = ForwardingSender(transceiver.kind, transceiver.sender.transport, listener)
+    sender._stream_id, sender._track_id = msid
+    transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
+    transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
+    return sender

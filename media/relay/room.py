@@ -37,7 +37,7 @@ from .glue import check_version
 from .producer import Producer
 from .speaker import SpeakerDetector
 from .transcode import CLOCK_RATES, CodecCounters, Transcoder
-from .transports import PublisherTransport, SubscriberTransport
+from .transports import PlayerTransport, PublisherTransport, SubscriberTransport
 
 log = logging.getLogger("kelian.relay.room")
 
@@ -118,6 +118,15 @@ class RelayRoom:
         if target is None:
             raise MediaError("unsupported_codec",
                              f"{participant_id} decodes none of the codecs the relay can send")
+        return self._source_in(producer, target)
+
+    def _source_in(self, producer: Producer, mime_type: str) -> Producer:
+        """`producer` itself when it is in `mime_type`, else its shared transcode to it."""
+        target = mime_type.lower()
+        if producer.codec.mime_type.lower() == target:
+            return producer
+        if target not in CLOCK_RATES:
+            raise MediaError("unsupported_codec", f"the relay cannot transcode to {mime_type}")
         key = (producer.publication_id, target)
         transcoder = self._transcoders.get(key)
         if transcoder is None:
@@ -157,10 +166,12 @@ class RelayRoom:
 
     async def subscribe(self, participant_id: str, publication_ids: Sequence[str]) -> str | None:
         self._check_open()
-        unknown = [p for p in publication_ids if p not in self._producers]
-        if unknown:
-            raise MediaError("unknown_publication", f"no publication {unknown[0]} in this room")
+        self._check_known(publication_ids)
         transport = self._subscribers.get(participant_id)
+        if isinstance(transport, PlayerTransport):  # its m-lines are fixed: feed them, no offer
+            transport.place([self._producers[p] for p in publication_ids], self._source_in)
+            self._drop_idle_transcoders()
+            return None
         if transport is not None and transport.pc.connectionState == "closed":
             del self._subscribers[participant_id]  # closed under us: start afresh
             await transport.close()
@@ -182,6 +193,35 @@ class RelayRoom:
             transport.add(source, publication_id)
         self._drop_idle_transcoders()
         return await transport.offer()
+
+    async def subscribe_answer(self, participant_id: str, offer_sdp: str,
+                               publication_ids: Sequence[str]) -> str:
+        self._check_open()
+        self._check_known(publication_ids)
+        if participant_id in self._subscribers:
+            raise MediaError("already_receiving", f"{participant_id} has a receive transport")
+        transport = PlayerTransport(self, participant_id, self.link_estimate)
+        producers = [self._producers[p] for p in publication_ids]
+        try:
+            answer = await transport.answer(offer_sdp, producers)
+        except BaseException:
+            await transport.close()
+            raise
+        if self.closed or participant_id in self._subscribers:  # closed or raced meanwhile
+            await transport.close()
+            self._check_open()
+            raise MediaError("already_receiving", f"{participant_id} has a receive transport")
+        self._subscribers[participant_id] = transport
+        self._watch(transport.pc, participant_id, sending=False)
+        # Publications may have ended while the answer was made.
+        transport.place([self._producers[p] for p in publication_ids if p in self._producers],
+                        self._source_in)
+        return answer
+
+    def _check_known(self, publication_ids: Sequence[str]) -> None:
+        unknown = [p for p in publication_ids if p not in self._producers]
+        if unknown:
+            raise MediaError("unknown_publication", f"no publication {unknown[0]} in this room")
 
     def link_estimate(self, transport: SubscriberTransport) -> None:
         """A subscriber reported its estimate: pause or resume its video, steer publishers."""
@@ -310,15 +350,17 @@ class RelayRoom:
 
     def _watch(self, pc: Any, participant_id: str, sending: bool) -> None:
         """A failed Transport is dropped alone: a participant whose send side fails keeps
-        receiving, and the other way round."""
+        receiving, and the other way round. One the participant closed (DTLS close_notify; a
+        WHIP encoder or WHEP player that stopped) counts as failed: aiortc then closes it
+        without a failure. The relay's own closes come after the Transport was forgotten."""
         @pc.on("connectionstatechange")
         async def _state() -> None:
-            if pc.connectionState != "failed" or self.closed:
+            if pc.connectionState not in ("failed", "closed") or self.closed:
                 return
             transports = self._publishers if sending else self._subscribers
             if getattr(transports.get(participant_id), "pc", None) is not pc:
                 return  # already replaced or removed
-            log.info("room %s: %s transport of %s failed", self.room_id,
+            log.info("room %s: %s transport of %s failed or was closed", self.room_id,
                      "send" if sending else "receive", participant_id)
             if sending:
                 await self.unpublish(participant_id, CloseReason.transport_failed)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiortc import (
@@ -25,9 +26,12 @@ from .glue import (
     ForwardingReceiver,
     ForwardingSender,
     add_sending_transceiver,
+    answer_sending,
     dtls_transport_of,
     install_receivers,
     intercept_rtp,
+    offered_codecs,
+    offered_to_receive,
     prefer_codecs,
 )
 from .producer import Producer, RtpCodec
@@ -254,5 +258,134 @@ class SubscriberTransport:
         consumers = list(self.consumers.values())
         for publication_id in list(self.consumers):
             self.remove(publication_id)
+        await self.pc.close()
+        return consumers
+
+
+# Video m-lines are fed camera first, then courseware; audio m-lines by the microphone.
+PLAYER_ORDER = {SourceLabel.camera: 0, SourceLabel.microphone: 0, SourceLabel.screen: 1}
+Adapt = Callable[[Producer, str], Producer]  # a Producer in (or transcoded to) a mime type
+
+
+@dataclass(eq=False)
+class Slot:
+    """One m-line of a player's offer the relay sends on; fed by one Producer at a time."""
+
+    kind: TrackKind
+    mime_type: str
+    sender: ForwardingSender
+    parameters: RTCRtpSendParameters | None = None  # once the sender started
+    consumer: Consumer | None = None  # made when first fed, then switched between Producers
+    publication_id: str | None = None  # what it carries now
+
+
+class PlayerTransport(SubscriberTransport):
+    """A receive Transport the participant offered itself (a WHEP player): the relay answers.
+
+    Its m-lines are fixed by that offer and never renegotiated, so a change of Publications
+    switches what feeds each m-line (`place`) instead of adding or removing m-lines: the player
+    keeps receiving when the teacher's camera is replaced.
+    """
+
+    def __init__(self, room: RelayRoom, participant_id: str,
+                 on_estimate: Callable[[SubscriberTransport], None] | None = None):
+        super().__init__(room, participant_id, on_estimate)
+        self.slots: list[Slot] = []
+
+    async def answer(self, offer_sdp: str, hoped: Sequence[Producer]) -> str:
+        """Answer the player's offer. Each m-line that asks to receive becomes a Slot in the
+        codec of the Publication `place` will likely put there (from `hoped`), else in the
+        first codec of its offer the relay forwards; any other m-line is inactive."""
+        await apply_description(self.pc, offer_sdp, "offer")
+        queues = {kind: [p.codec.mime_type for p in self._ordered(hoped) if p.info.kind is kind]
+                  for kind in TrackKind}
+        for transceiver in self.pc.getTransceivers():
+            kind = TrackKind(transceiver.kind)
+            offered = [m.lower() for m in offered_codecs(transceiver)]
+            forwardable = [m for m in FORWARDABLE[kind.value] if m.lower() in offered]
+            if not offered_to_receive(transceiver) or not forwardable:
+                transceiver.direction = "inactive"  # never a receiver (and its decoder) here
+                continue
+            queue = queues[kind]
+            wish = queue.pop(0) if queue else None
+            mime = wish if wish is not None and wish.lower() in offered else \
+                min(forwardable, key=lambda m: offered.index(m.lower()))
+            index = sum(1 for slot in self.slots if slot.kind is kind)
+            sender = answer_sending(transceiver, mime, self,
+                                    msid=(f"kelian-{self.participant_id}", f"{kind.value}-{index}"))
+            self.slots.append(Slot(kind, mime, sender))
+        if not self.slots:
+            raise MediaError("bad_sdp", "the offer receives no audio or video in a codec the "
+                                        "relay forwards (Opus, VP8, H.264)")
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        return self.pc.localDescription.sdp
+
+    @staticmethod
+    def _ordered(producers: Sequence[Producer]) -> list[Producer]:
+        return sorted(producers, key=lambda p: (PLAYER_ORDER.get(p.info.source, 2),
+                                                p.publication_id))
+
+    def place(self, producers: Sequence[Producer], adapt: Adapt) -> None:
+        """Feed the n-th m-line of each kind from the n-th Publication of that kind (camera
+        before courseware); m-lines left over go silent, Publications left over are not sent."""
+        queues = {kind: [p for p in self._ordered(producers) if p.info.kind is kind]
+                  for kind in TrackKind}
+        for slot in self.slots:
+            queue = queues[slot.kind]
+            producer = queue.pop(0) if queue else None
+            if producer is None:
+                self._detach(slot)
+            elif slot.publication_id != producer.publication_id:
+                self._detach(slot)
+                self._feed(slot, producer.publication_id, adapt(producer, slot.mime_type))
+
+    def _feed(self, slot: Slot, publication_id: str, source: Producer) -> None:
+        consumer = slot.consumer
+        if consumer is None:
+            consumer = slot.consumer = Consumer(source, slot.sender, self.participant_id)
+            self._by_sender[slot.sender] = consumer
+            if slot.parameters is not None:
+                consumer.configure(slot.parameters)
+        else:
+            consumer.switch(source)
+        slot.publication_id = publication_id
+        self.consumers[publication_id] = consumer
+        source.consumers.add(consumer)
+
+    def _detach(self, slot: Slot) -> Consumer | None:
+        consumer, publication_id = slot.consumer, slot.publication_id
+        if consumer is None or publication_id is None:
+            return None
+        consumer.closed = True  # silent until fed again
+        consumer.producer.consumers.discard(consumer)
+        self.consumers.pop(publication_id, None)
+        slot.publication_id = None
+        return consumer
+
+    def add(self, producer: Producer, publication_id: str) -> Consumer:
+        raise MediaError("fixed_mlines", "a player's m-lines are fed by place()")
+
+    def remove(self, publication_id: str) -> Consumer | None:
+        """The Publication ended: its m-line goes silent, and stays, for `place` to refill."""
+        slot = next((s for s in self.slots if s.publication_id == publication_id), None)
+        return self._detach(slot) if slot is not None else None
+
+    async def offer(self) -> str:
+        raise MediaError("fixed_mlines", "the relay makes no offers to a player")
+
+    async def accept(self, answer_sdp: str) -> None:
+        raise MediaError("unexpected_answer", "a player made the offer; it sends no answer")
+
+    def sender_started(self, sender: ForwardingSender, parameters: RTCRtpSendParameters) -> None:
+        slot = next((s for s in self.slots if s.sender is sender), None)
+        if slot is not None:
+            slot.parameters = parameters
+        super().sender_started(sender, parameters)
+
+    async def close(self) -> list[Consumer]:
+        consumers = [s.consumer for s in self.slots if s.consumer is not None]
+        for slot in self.slots:
+            self._detach(slot)
         await self.pc.close()
         return consumers

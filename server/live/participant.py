@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,6 +42,10 @@ class Participant:
     awaiting_answer: bool = False
     # Serializes this participant's receive-transport calls with its removal from the relay.
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # What it receives when not chosen by the lesson-kind rules: nothing for a WHIP encoder,
+    # the main programme for a WHEP player (server/ingest). Asked on every recomputation of
+    # Subscriptions; ids of Publications no longer in the Room are ignored.
+    reception: Callable[[], frozenset[str]] | None = None
 
     @property
     def seat(self) -> Seat:

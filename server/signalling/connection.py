@@ -23,6 +23,7 @@ from ..audit import AuditTag
 from ..auth.principal import ANONYMOUS, Principal
 from ..errors import ErrorCode, KelianError
 from ..http import principal
+from ..ingest.sessions import INGEST
 from ..keys import SESSIONS
 from ..live.participant import Participant
 from ..live.room import LiveRoom
@@ -82,9 +83,11 @@ SOCKETS = web.AppKey("signalling_sockets", Sockets)
 
 
 def revoke_principal(app: web.Application, kind: str, record_id: int) -> None:
-    """After a user or terminal was deleted, disabled or had its token changed."""
+    """After a user, terminal or source was deleted, disabled or had its token changed."""
     if kind in ("user", "terminal"):
         app[SOCKETS].revoke(f"{kind}:{record_id}")
+    if kind in ("user", "terminal", "source") and INGEST in app:  # WHIP and WHEP sessions
+        app[INGEST].revoke(f"{kind}:{record_id}")
 
 
 def _request_id(raw: dict[str, Any]) -> int | str | None:

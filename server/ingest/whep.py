@@ -1,0 +1,200 @@
+"""WHEP egress: a player or hardware decoder receives a running lesson's main programme.
+
+    POST    /whep/{lesson_id}[?publication=<id>]   application/sdp offer -> 201 + answer
+    DELETE  /whep/{lesson_id}/{resource}           stop playing
+    PATCH   /whep/{lesson_id}/{resource}           405: no trickle ICE, no ICE restart
+    OPTIONS either path                            CORS preflight
+
+The caller sends `Authorization: Bearer <terminal or API token>` and is admitted as on /ws
+(server/live/admission.py). Its recvonly offer is answered by the relay itself (the player's
+m-lines are fixed by its offer) and fed, forwarded not re-encoded, with the main programme: the
+teacher's camera and microphone, else the hub classroom's (the same choice as the Recording's),
+and courseware on a second video m-line. When the teacher's page reconnects, the m-lines switch
+to the new Publications and the player keeps playing. `?publication=` names one Publication
+instead, one the caller's seat would receive by the lesson-kind rules. See docs/whip-whep.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from media.interface import MediaError
+
+from .. import audit
+from ..audit import AuditTag
+from ..auth.principal import Principal
+from ..auth.resolve import from_bearer
+from ..keys import LIVE, SESSIONS
+from ..live import rules
+from ..live.admission import admit
+from ..live.participant import Participant
+from ..live.recording import choose_feeds
+from ..live.room import LiveRoom, media_failure
+from ..signalling.codes import LeaveReason, SignalError
+from .common import (
+    SDP,
+    IngestError,
+    bearer,
+    created,
+    endpoint,
+    patch_not_supported,
+    preflight,
+    read_sdp,
+    reply,
+    signal_status,
+    unauthorized,
+)
+from .sdp import media_sections
+from .sessions import INGEST, Session, SessionKind
+
+log = logging.getLogger("kelian.ingest.whep")
+
+
+def programme(room: LiveRoom) -> frozenset[str]:
+    """The main programme's Publications: the hub's camera, courseware and microphone."""
+    feeds = choose_feeds((p.info, room.participants[p.info.participant_id].role)
+                         for p in room.publications.values()
+                         if p.info.participant_id in room.participants)
+    return frozenset(p for p in feeds.values() if p is not None)
+
+
+async def _principal(request: web.Request) -> Principal:
+    token = bearer(request)
+    if token is None:
+        raise unauthorized("send a terminal or API token as 'Authorization: Bearer <token>'")
+    async with request.app[SESSIONS]() as db:
+        who = await from_bearer(db, token)
+        await db.commit()  # keeps a terminal's last_seen_at
+    if who is None:
+        raise unauthorized("the token is unknown, expired or revoked")
+    return who
+
+
+def _lesson_id(request: web.Request) -> int:
+    raw = request.match_info["lesson_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise IngestError(404, f"no lesson with id {raw!r}")
+    return int(raw)
+
+
+def _reception(room: LiveRoom, participant: Participant, publication_id: str | None
+               ) -> Callable[[], frozenset[str]]:
+    """What the player receives: the main programme, or the one Publication it named."""
+    if publication_id is None:
+        return lambda: programme(room)
+    publication = room.publications.get(publication_id)
+    if publication is None:
+        raise IngestError(404, f"no publication {publication_id!r} in this lesson")
+    publisher = room.participants.get(publication.info.participant_id)
+    allowed = publication_id in programme(room) or publisher is not None and rules.receives(
+        room.kind, participant.seat, publisher.seat, publication.info.source, room.floor)
+    if not allowed:
+        raise IngestError(403, f"a {participant.role.value} does not receive "
+                               f"{publication_id} in this lesson")
+    named = frozenset({publication_id})
+    return lambda: named
+
+
+@endpoint
+async def play(request: web.Request) -> web.StreamResponse:
+    lesson_id = _lesson_id(request)
+    who = await _principal(request)
+    offer = await read_sdp(request)
+    try:
+        sections = media_sections(offer)
+    except ValueError as err:
+        raise IngestError(400, f"malformed SDP offer: {err}") from None
+    if not any(section.receives for section in sections):
+        raise IngestError(400, "the offer receives no audio or video (its m-lines must be "
+                               "recvonly)")
+    async with request.app[SESSIONS]() as db:
+        try:
+            admission = await admit(db, who, lesson_id)
+        except SignalError as err:
+            raise IngestError(*signal_status(err)) from None
+        if admission.role is rules.ParticipantRole.inspector:  # every inspection is on record
+            audit.record(db, AuditTag.lesson_inspected, who, f"lesson:{lesson_id}", via="whep")
+            await db.commit()
+    try:
+        room = await request.app[LIVE].ensure(admission.lesson)
+    except SignalError as err:
+        raise IngestError(*signal_status(err)) from None
+
+    registry = request.app[INGEST]
+    session = Session(SessionKind.whep, str(lesson_id), who.audit_name, room, registry)
+    if admission.role is rules.ParticipantRole.inspector:
+        session.on_end = _inspection_ended(request.app, who, lesson_id)
+    participant = Participant(identity=f"whep:{session.resource_id}",
+                              name=f"{admission.name} (WHEP)", role=admission.role,
+                              classroom=admission.classroom, outbox=session)
+    participant.reception = _reception(room, participant, request.query.get("publication"))
+    session.participant = participant
+    registry.add(session)
+    try:
+        # Held so the Room's own Subscription pass waits until the player's Transport exists.
+        async with participant.media_lock:
+            await room.join(participant)
+            wanted = room.wanted(participant)
+            try:
+                answer = await room.media.subscribe_answer(participant.participant_id, offer,
+                                                           sorted(wanted))
+            except MediaError as err:
+                raise media_failure(err) from None
+            participant.subscribed = wanted
+    except SignalError as err:
+        await session.stop(LeaveReason.left)  # nothing is left behind
+        raise IngestError(*signal_status(err)) from None
+    except BaseException:
+        await session.stop(LeaveReason.left)
+        raise
+    if session.ended:  # the lesson ended meanwhile
+        raise IngestError(409, "the session ended while it was being set up")
+    log.info("lesson %d: %s plays as %s (%d publications)", lesson_id, who.audit_name,
+             participant.participant_id, len(wanted))
+    return created(answer, session.location, session.etag)
+
+
+def _inspection_ended(app: web.Application, who: Principal, lesson_id: int
+                      ) -> Callable[[Session, LeaveReason], object]:
+    async def record(session: Session, reason: LeaveReason) -> None:
+        async with app[SESSIONS]() as db:
+            audit.record(db, AuditTag.inspection_ended, who, f"lesson:{lesson_id}",
+                         reason=reason.value, via="whep")
+            await db.commit()
+    return record
+
+
+async def _own_session(request: web.Request) -> Session:
+    who = await _principal(request)
+    session = request.app[INGEST].find(SessionKind.whep, request.match_info["lesson_id"],
+                                       request.match_info["resource"])
+    if session is None:
+        raise IngestError(404, "no such WHEP session (it ended, or the lesson did)")
+    if session.principal != who.audit_name:
+        raise IngestError(403, "this WHEP session was started with other credentials")
+    return session
+
+
+@endpoint
+async def stop(request: web.Request) -> web.StreamResponse:
+    session = await _own_session(request)
+    await session.stop(LeaveReason.left)
+    return reply(200)
+
+
+@endpoint
+async def patch(request: web.Request) -> web.StreamResponse:
+    await _own_session(request)
+    return patch_not_supported(request)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_route("POST", "/whep/{lesson_id}", play)
+    app.router.add_route("OPTIONS", "/whep/{lesson_id}",
+                         preflight("POST, OPTIONS", {"Accept-Post": SDP}))
+    app.router.add_route("DELETE", "/whep/{lesson_id}/{resource}", stop)
+    app.router.add_route("PATCH", "/whep/{lesson_id}/{resource}", patch)
+    app.router.add_route("OPTIONS", "/whep/{lesson_id}/{resource}", preflight("DELETE, OPTIONS"))
