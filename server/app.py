@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import aiohttp_jinja2
 from aiohttp import web
 
-from . import api, pages, signalling
+from . import api, ingest, pages, signalling
 from .auth.throttle import MemoryLoginThrottle
 from .config import Settings
 from .database import create_engine, session_factory, upgrade
@@ -17,11 +17,14 @@ from .http import auth_middleware, csrf_middleware, error_middleware, security_h
 from .i18n import Translator
 from .jobs import Handler, JobQueue, JobRunner, job_handlers, open_notifier
 from .keys import (
+    ATTENDANCE,
+    CLOCK,
     DEMO_LOADED,
     ENGINE,
     JOBS,
     LIBRARY,
     LIVE,
+    SCHEDULER,
     SESSIONS,
     SETTINGS,
     THROTTLE,
@@ -29,7 +32,10 @@ from .keys import (
 )
 from .library.recordings import DatabaseRecordings, recover_interrupted
 from .library.storage import LibraryStorage
+from .lifecycle.attendance import AttendanceLog
+from .lifecycle.scheduler import LessonScheduler, SchedulePolicy
 from .live.lessons import LiveLessons
+from .models import utcnow
 from .templating import setup_templates
 
 log = logging.getLogger("kelian.app")
@@ -64,9 +70,29 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     recovered = await recover_interrupted(app[SESSIONS], app[LIBRARY], node)
     if recovered:
         log.warning("%d recording(s) cut off by the last stop were recovered", recovered)
-    app[LIVE] = LiveLessons(RelayService(), recordings)
+    attendance = AttendanceLog(app[SESSIONS], app.get(CLOCK, utcnow),
+                               sample_s=settings.link_sample_s)
+    app[ATTENDANCE] = attendance
+    app[LIVE] = LiveLessons(RelayService(), recordings, attendance)
+    attendance.watch(app[LIVE].rooms)
+    await attendance.start()
     yield
     await app[LIVE].close()  # after on_shutdown closed the sockets with GOING_AWAY
+    await attendance.close()  # the leaves of the closing Rooms included
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    """The lesson scheduler (server/lifecycle/scheduler.py), unless turned off."""
+    settings = app[SETTINGS]
+    if not settings.scheduler:
+        yield
+        return
+    scheduler = LessonScheduler(app[SESSIONS], app[LIVE], SchedulePolicy.from_settings(settings),
+                                app.get(CLOCK, utcnow), settings.scheduler_interval_s)
+    app[SCHEDULER] = scheduler
+    await scheduler.start()
+    yield
+    await scheduler.stop()  # before the Rooms close
 
 
 def _jobs(kinds: Mapping[str, Handler] | None
@@ -104,6 +130,7 @@ def create_app(settings: Settings,
     app[LIBRARY] = LibraryStorage(settings.effective_library_dir)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_jobs(job_kinds))
     app.on_response_prepare.append(security_headers)
     setup_templates(app, settings.web_dir / "templates")
@@ -111,5 +138,6 @@ def create_app(settings: Settings,
     api.setup(app)
     pages.setup(app)
     signalling.setup(app)
+    ingest.setup(app)  # WHIP and WHEP
     assert aiohttp_jinja2.get_env(app) is not None
     return app

@@ -1,4 +1,4 @@
-"""`kelian` command: serve, db upgrade, user add, demo, worker."""
+"""`kelian` command: serve, db upgrade, user add, demo, worker, holiday, timetable."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -51,6 +52,24 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run background jobs (transcoding) until SIGTERM")
     worker.add_argument("--concurrency", type=int, help="jobs at once (KELIAN_JOBS_CONCURRENCY)")
+
+    holiday = sub.add_parser("holiday", help="days without the usual timetable")
+    holiday_sub = holiday.add_subparsers(dest="holiday_command", required=True)
+    hadd = holiday_sub.add_parser("add", help="add a holiday or a swapped working day")
+    hadd.add_argument("day", type=date.fromisoformat, help="YYYY-MM-DD")
+    hadd.add_argument("name")
+    scope = hadd.add_mutually_exclusive_group()
+    scope.add_argument("--school", help="only this school (by name)")
+    scope.add_argument("--county", help="every school of this county")
+    hadd.add_argument("--teaches", type=int, choices=range(1, 8), metavar="WEEKDAY",
+                      help="a swapped working day (调休) teaching this ISO weekday's timetable")
+    holiday_sub.add_parser("list", help="list the holidays from today on")
+
+    timetable = sub.add_parser("timetable", help="the weekly timetable")
+    timetable_sub = timetable.add_subparsers(dest="timetable_command", required=True)
+    generate = timetable_sub.add_parser(
+        "generate", help="make the timetable's lessons from now on (the scheduler does this too)")
+    generate.add_argument("--days", type=int, help="how far ahead (KELIAN_TIMETABLE_DAYS)")
     return parser
 
 
@@ -178,8 +197,72 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return _run(run_worker(settings, lambda sessions: job_handlers(settings, sessions)))
 
 
+def cmd_holiday(args: argparse.Namespace, settings: Settings) -> int:
+    from .database import create_engine, session_factory, upgrade
+    from .models import Holiday, School
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as db:
+                if args.holiday_command == "list":
+                    rows = await db.execute(
+                        select(Holiday, School.name).outerjoin(School, Holiday.school_id == School.id)
+                        .where(Holiday.day >= date.today()).order_by(Holiday.day, Holiday.id))
+                    for holiday, school in rows:
+                        scope = school or holiday.county or "everywhere"
+                        swap = f" (teaches weekday {holiday.teaches_weekday})" \
+                            if holiday.teaches_weekday else ""
+                        print(f"{holiday.day}  {holiday.name}  [{scope}]{swap}")
+                    return 0
+                school_id = None
+                if args.school:
+                    school_id = await db.scalar(select(School.id).where(School.name == args.school))
+                    if school_id is None:
+                        print(f"error: no school named {args.school!r}", file=sys.stderr)
+                        return 2
+                db.add(Holiday(day=args.day, name=args.name, school_id=school_id,
+                               county=args.county, teaches_weekday=args.teaches))
+                await db.commit()
+        finally:
+            await engine.dispose()
+        print(f"{args.day} {args.name} added; the scheduler applies it within ten minutes")
+        return 0
+
+    return _run(go())
+
+
+def cmd_timetable(args: argparse.Namespace, settings: Settings) -> int:
+    from .database import create_engine, session_factory, upgrade
+    from .lifecycle.timetable import generate_lessons
+    from .models import utcnow
+
+    days = args.days or settings.timetable_days
+    if days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as db:
+                now = utcnow()
+                made = await generate_lessons(db, now, now + timedelta(days=days))
+                await db.commit()
+        finally:
+            await engine.dispose()
+        print(f"{made.created} lesson(s) created, {made.cancelled} cancelled "
+              f"for the next {days} days")
+        return 0
+
+    return _run(go())
+
+
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
-                                "demo": cmd_demo, "worker": cmd_worker}
+                                "demo": cmd_demo, "worker": cmd_worker, "holiday": cmd_holiday,
+                                "timetable": cmd_timetable}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,40 @@ class Settings:
     jobs_concurrency: int = field(
         default=1, metadata={"doc": "Jobs one process runs at once (serve's runner, each worker)."}
     )
+    # The lesson lifecycle (server/lifecycle).
+    scheduler: bool = field(
+        default=True,
+        metadata={"doc": "Open, record, warn and end lessons by the clock inside `kelian serve`, "
+                         "and generate the timetable's lessons."},
+    )
+    scheduler_interval_s: int = field(
+        default=5, metadata={"doc": "How often the scheduler looks at the lessons, in seconds."}
+    )
+    timetable_days: int = field(
+        default=14, metadata={"doc": "How many days ahead the timetable's lessons are generated."}
+    )
+    lesson_open_early_min: int = field(
+        default=5,
+        metadata={"doc": "Minutes before its planned start a timetabled lesson goes live, so "
+                         "classroom terminals join before the teacher begins."},
+    )
+    lesson_warn_min: int = field(
+        default=5, metadata={"doc": "Minutes before a lesson's planned end its teacher is warned."}
+    )
+    lesson_grace_min: int = field(
+        default=5,
+        metadata={"doc": "Minutes after the planned end a lesson ends by itself, unless its "
+                         "teacher is still teaching."},
+    )
+    lesson_max_overrun_min: int = field(
+        default=20,
+        metadata={"doc": "Minutes after the planned end a lesson ends even while its teacher "
+                         "is still teaching."},
+    )
+    link_sample_s: int = field(
+        default=5,
+        metadata={"doc": "How often each participant's link quality is sampled, in seconds."},
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -151,6 +185,17 @@ def _validate(s: Settings) -> None:
         raise bad("max_upload_mb", "must be at least 1")
     if s.jobs_concurrency < 1:
         raise bad("jobs_concurrency", "must be at least 1")
+    if s.scheduler_interval_s < 1:
+        raise bad("scheduler_interval_s", "must be at least 1")
+    if s.link_sample_s < 1:
+        raise bad("link_sample_s", "must be at least 1")
+    if s.timetable_days < 1:
+        raise bad("timetable_days", "must be at least 1")
+    for name in ("lesson_open_early_min", "lesson_warn_min", "lesson_grace_min"):
+        if getattr(s, name) < 0:
+            raise bad(name, "must be 0 or more")
+    if s.lesson_max_overrun_min < s.lesson_grace_min:
+        raise bad("lesson_max_overrun_min", "must be at least LESSON_GRACE_MIN")
     if s.login_attempts < 1 or s.login_window_s < 1:
         raise bad("login_attempts", "attempts and window must be positive")
     if s.database_url and not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):

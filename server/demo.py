@@ -180,7 +180,8 @@ async def _create(db: AsyncSession, settings: Settings) -> None:
             start = _local(day, slot.start, zone)
             db.add(Lesson(
                 title=f"{entry.course.name}（专递课堂）", kind=LessonKind.dedicated,
-                course=entry.course, timetable_entry_id=entry.id, teacher=teacher,
+                course=entry.course, timetable_entry_id=entry.id, timetable_slot=start,
+                teacher=teacher,
                 host_classroom=music_room, planned_start=start,
                 planned_end=start + timedelta(minutes=slot.minutes),
                 linked_classrooms=list(point_rooms),

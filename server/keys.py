@@ -10,6 +10,9 @@ from .config import Settings
 from .i18n import Translator
 from .jobs.queue import JobQueue
 from .library.storage import LibraryStorage
+from .lifecycle.attendance import AttendanceLog
+from .lifecycle.clock import Clock
+from .lifecycle.scheduler import LessonScheduler
 from .live.lessons import LiveLessons
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +24,6 @@ DEMO_LOADED = web.AppKey("demo_loaded", bool)  # demo data was loaded at this st
 LIVE = web.AppKey("live", LiveLessons)  # the running lessons' Rooms over the media plane
 JOBS = web.AppKey("jobs", JobQueue)  # enqueue background jobs (transcoding) from here
 LIBRARY = web.AppKey("library", LibraryStorage)  # the lesson library's files
+CLOCK = web.AppKey("clock", Clock)  # the lifecycle's clock; tests set one before start-up
+ATTENDANCE = web.AppKey("attendance", AttendanceLog)  # who was in each Room, and their links
+SCHEDULER = web.AppKey("scheduler", LessonScheduler)  # absent when the setting turns it off

@@ -108,8 +108,10 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Settings as `kelian serve` would have them, with no environment leaking in."""
-    return load_settings(env={}, overrides={"data_dir": str(tmp_path), "database_url": db_url})
+    """Settings as `kelian serve` would have them, with no environment leaking in, and no
+    lesson scheduler: lessons move only when a test moves them (tests/lifecycle turn it on)."""
+    return load_settings(env={}, overrides={"data_dir": str(tmp_path), "database_url": db_url,
+                                            "scheduler": False})
 
 
 @pytest.fixture

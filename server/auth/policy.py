@@ -164,6 +164,13 @@ def can_create(p: Principal, kind: Kind) -> bool:
     return kind is Kind.lesson and p.has_role(Role.teacher)
 
 
+def can_read_report(p: Principal, lesson: Lesson) -> bool:
+    """Whether `p` may read a lesson's attendance and link report (`p` sees the lesson): its
+    teacher, admins, and inspectors (who see only their county's lessons)."""
+    return p.is_admin or (p.kind is PrincipalKind.user and p.user_id == lesson.teacher_id) \
+        or p.has_role(Role.inspector)
+
+
 def can_change(p: Principal, kind: Kind, record: object) -> bool:
     """Whether `p` may write (create, update, delete) this record as it is now."""
     if p.is_admin:

@@ -7,4 +7,5 @@ who may enter them. Media moves through `media.interface` only.
 - `actions`: floor, hands, stage, chat, questions and muting on a `LiveRoom`.
 - `lessons`: `LiveLessons`, the node's running lessons over its MediaService.
 - `admission`: who enters which lesson in which role (reads the database).
+- `attendance`: the hook a Room calls on every join and leave (`AttendanceSink`).
 """

@@ -13,6 +13,7 @@ import logging
 from media.interface import MediaService
 
 from ..signalling.codes import LeaveReason, SignalError, SignalErrorCode
+from .attendance import AttendanceSink
 from .recording import RecordingStore
 from .room import LessonInfo, LiveRoom
 
@@ -20,9 +21,11 @@ log = logging.getLogger("kelian.live.lessons")
 
 
 class LiveLessons:
-    def __init__(self, media: MediaService, recordings: RecordingStore | None = None):
+    def __init__(self, media: MediaService, recordings: RecordingStore | None = None,
+                 attendance: AttendanceSink | None = None):
         self.media = media
         self.recordings = recordings
+        self.attendance = attendance
         self._rooms: dict[int, LiveRoom] = {}
         self._ended: set[int] = set()  # never reopened by a late join
         self._lock = asyncio.Lock()
@@ -43,7 +46,7 @@ class LiveLessons:
                 raise SignalError(SignalErrorCode.lesson_not_live, "The lesson has ended")
             room = self.get(lesson.lesson_id)
             if room is None:
-                room = await LiveRoom.open(lesson, self.media, self.recordings)
+                room = await LiveRoom.open(lesson, self.media, self.recordings, self.attendance)
                 self._rooms[lesson.lesson_id] = room
                 log.info("lesson %d: room %s opened", lesson.lesson_id, lesson.room_id)
                 if lesson.record and self.recordings is not None:

@@ -44,6 +44,7 @@ from ..models import LessonKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
 from . import rules
+from .attendance import AttendanceSink
 from .participant import Participant
 from .recording import Feeds, RecordingStore, RoomRecorder, choose_feeds
 
@@ -112,11 +113,14 @@ class LiveRoom:
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.recorder: RoomRecorder | None = None  # with a RecordingStore: it can record
+        self.attendance: AttendanceSink | None = None  # told of every join and leave
 
     @classmethod
     async def open(cls, lesson: LessonInfo, service: MediaService,
-                   recordings: RecordingStore | None = None) -> LiveRoom:
+                   recordings: RecordingStore | None = None,
+                   attendance: AttendanceSink | None = None) -> LiveRoom:
         room = cls(lesson)
+        room.attendance = attendance
         room._media = await service.open_room(lesson.room_id, room.on_media_event)
         if recordings is not None:
             room.recorder = RoomRecorder(lesson.lesson_id, room._media, recordings)
@@ -155,6 +159,7 @@ class LiveRoom:
         self._identities[participant.identity] = participant.participant_id
         log.info("%s: %s joined as %s (%s)", self.lesson.room_id, participant.participant_id,
                  participant.role.value, participant.identity)
+        self._attend(participant)
         self.resync()  # it receives what is already published
         return self.state_for(participant)
 
@@ -166,6 +171,7 @@ class LiveRoom:
         if self._identities.get(participant.identity) == participant_id:
             del self._identities[participant.identity]
         log.info("%s: %s left (%s)", self.lesson.room_id, participant_id, reason.value)
+        self._attend(participant, reason)
         if self.floor == participant_id:
             self.floor = None
             self.broadcast(wire.FloorChanged(participant_id=None))
@@ -184,6 +190,18 @@ class LiveRoom:
                 log.exception("%s: removing %s from the relay failed", self.lesson.room_id,
                               participant_id)
         self.resync()
+
+    def _attend(self, participant: Participant, left: LeaveReason | None = None) -> None:
+        if self.attendance is None:
+            return
+        try:
+            if left is None:
+                self.attendance.joined(self.lesson.lesson_id, participant)
+            else:
+                self.attendance.left(self.lesson.lesson_id, participant, left)
+        except Exception:  # a record missed must not break the Room
+            log.exception("%s: attendance of %s failed", self.lesson.room_id,
+                          participant.participant_id)
 
     def stage(self) -> list[str]:
         return [p.participant_id for p in self.participants.values() if p.on_stage]
@@ -270,6 +288,8 @@ class LiveRoom:
 
     def wanted(self, viewer: Participant) -> frozenset[str]:
         """The Publications `viewer` receives now, by the lesson-kind rules."""
+        if viewer.reception is not None:  # an encoder or a player (server/ingest)
+            return frozenset(viewer.reception() & self.publications.keys())
         chosen = []
         for publication_id, publication in self.publications.items():
             publisher = self.participants.get(publication.info.participant_id)
@@ -462,6 +482,7 @@ class LiveRoom:
         code = _CLOSE_CODES.get(reason, CloseCode.normal)
         for participant in list(self.participants.values()):
             participant.left = True
+            self._attend(participant, reason)
             if reason is LeaveReason.lesson_ended:
                 participant.outbox.send(wire.LessonEnded(lesson_id=self.lesson.lesson_id))
             participant.outbox.close(code, reason)

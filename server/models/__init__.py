@@ -1,6 +1,8 @@
 """The control plane's records. Import models from here."""
 
+from .attendance import Attendance, LinkSample
 from .base import Base, UTCDateTime, utcnow
+from .calendar import Holiday
 from .enums import (
     JobState,
     LessonKind,
@@ -27,7 +29,8 @@ from .teaching import (
 )
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Base", "Classroom", "Course", "Job", "JobState", "Lesson", "LessonKind",
+    "ApiToken", "Attendance", "AuditEvent", "Base", "Classroom", "Course", "Holiday", "Job",
+    "JobState", "Lesson", "LessonKind", "LinkSample",
     "LessonStatus", "Recording", "RecordingState", "Rendition", "Resource", "ResourceState",
     "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole", "Visibility",
     "Terminal", "TimetableEntry", "UTCDateTime", "User", "UserSession", "lesson_classroom",

@@ -108,6 +108,7 @@ class Lesson(Base):
     __table_args__ = (
         CheckConstraint("planned_end > planned_start", name="planned_order"),
         UniqueConstraint("timetable_entry_id", "planned_start"),
+        UniqueConstraint("timetable_entry_id", "timetable_slot"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -122,6 +123,9 @@ class Lesson(Base):
     timetable_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("timetable_entry.id", ondelete="SET NULL"), nullable=True
     )
+    # The start the timetable gave it: a lesson moved by hand keeps it, so regenerating the
+    # timetable neither moves it back nor makes a second one.
+    timetable_slot: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # RESTRICT: lessons are records of teaching; their teacher and classroom cannot vanish.
     teacher_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="RESTRICT"), index=True

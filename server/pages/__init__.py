@@ -6,11 +6,14 @@
   record kind) and `forms` (reading and binding fields); `lookups` loads names and choices.
 - `errors`: the page shown for a `KelianError`.
 - `live`: the teacher console, the observer page and the classroom terminal (kiosk).
+- `library`, `library_upload`, `library_files`: the lesson library's catalogue and player,
+  uploads, and its media files and downloads.
+- `report`: a lesson's attendance and link quality (`charts` draws its SVG).
 """
 
 from aiohttp import web
 
-from . import admin, auth, dashboard, errors, live
+from . import admin, auth, dashboard, errors, library, library_files, library_upload, live, report
 
 
 def setup(app: web.Application) -> None:
@@ -19,4 +22,8 @@ def setup(app: web.Application) -> None:
     dashboard.setup(app)
     admin.setup(app)
     live.setup(app)
+    library.setup(app)
+    library_upload.setup(app)
+    library_files.setup(app)
+    report.setup(app)
     errors.setup(app)

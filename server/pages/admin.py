@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..auth.policy import can_change, can_create
+from ..auth.policy import Kind, can_change, can_create
 from ..auth.principal import Principal
 from ..errors import ErrorCode, KelianError
 from ..keys import SESSIONS, SETTINGS
@@ -34,6 +34,7 @@ from .kinds import ADMIN_KINDS, Action, AdminKind, Cell
 from .layout import page
 from .lookups import Names, classroom_zone
 from .messages import translate_message
+from .report import report_url
 
 PAGE_SIZE = 50
 FORM_ERRORS = (ErrorCode.invalid, ErrorCode.conflict)
@@ -144,6 +145,8 @@ async def _form_page(request: web.Request, db: AsyncSession, ak: AdminKind, mode
         "writable": record is None or can_change(who, ak.kind, record),
         "actions": [a for a in ak.actions if a.shown(record)] if record is not None else [],
         "noun": noun,
+        "report_url": report_url(who, record) if record is not None and ak.kind is Kind.lesson
+        else None,
     }, status=status, title=title)
 
 

@@ -96,6 +96,9 @@ NOTICES = {
     "lesson_created": N_("The lesson was created."),
     "lesson_started": N_("The lesson has started: its classrooms can join now."),
     "lesson_ended": N_("The lesson has ended."),
+    "uploaded": N_("The video was uploaded. It is being processed and appears in the library "
+                   "when it is ready."),
+    "resource_deleted": N_("The resource and its files were deleted."),
 }
 
 

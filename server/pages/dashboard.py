@@ -26,6 +26,7 @@ from .kinds import ADHOC_LESSON_FIELDS
 from .labels import LESSON_KINDS, LESSON_STATUSES
 from .layout import page
 from .lookups import Names, classroom_zone
+from .report import report_url
 
 UPCOMING_DAYS = 7
 ADHOC_MINUTES = 40
@@ -46,6 +47,7 @@ class LessonCard:
     teacher: str
     url: str
     mine: bool
+    report: str | None = None  # its report's address, for whoever may read it
 
 
 @dataclass
@@ -81,6 +83,7 @@ def _card(request: web.Request, lesson: Lesson, names: Names, who: Principal,
         teacher=names.user(lesson.teacher_id),
         url=f"/admin/lessons/{lesson.id}",
         mine=can_change(who, LESSON.kind, lesson),
+        report=report_url(who, lesson),
     )
     return card, start
 

@@ -6,7 +6,16 @@ Every label is an English msgid; pages translate it for the reader's language.
 from __future__ import annotations
 
 from ..auth.policy import Kind
-from ..models import LessonKind, LessonStatus, Role, SchoolKind, SourceKind, SourceRole
+from ..models import (
+    LessonKind,
+    LessonStatus,
+    ResourceState,
+    Role,
+    SchoolKind,
+    SourceKind,
+    SourceRole,
+    Visibility,
+)
 from .common import N_
 
 # A record kind as a noun inside a sentence ("No %(kind)s with id 3", "New %(kind)s").
@@ -21,6 +30,7 @@ KIND_NOUNS: dict[str, str] = {
     "timetable entry": N_("timetable entry"),
     "timetable_entry": N_("timetable entry"),
     "lesson": N_("lesson"),
+    "resource": N_("resource"),
 }
 
 
@@ -67,6 +77,19 @@ SOURCE_ROLES: dict[SourceRole, str] = {
     SourceRole.blackboard: N_("Blackboard camera"),
     SourceRole.courseware: N_("Courseware"),
     SourceRole.other: N_("Other"),
+}
+
+VISIBILITIES: dict[Visibility, str] = {
+    Visibility.private: N_("Only me"),
+    Visibility.school: N_("My school"),
+    Visibility.county: N_("My county"),
+    Visibility.everyone: N_("Everyone signed in"),
+}
+
+RESOURCE_STATES: dict[ResourceState, str] = {
+    ResourceState.processing: N_("Processing"),
+    ResourceState.ready: N_("Ready"),
+    ResourceState.failed: N_("Processing failed"),
 }
 
 WEEKDAYS: dict[int, str] = {

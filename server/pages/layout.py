@@ -29,7 +29,8 @@ def _nav(request: web.Request) -> list[NavItem]:
         return []
     tr = translator(request)
     path = request.path
-    items = [NavItem("/", tr(N_("Today")), path == "/")]
+    items = [NavItem("/", tr(N_("Today")), path == "/"),
+             NavItem("/library", tr(N_("Library")), path == "/library" or path.startswith("/library/"))]
     for kind in nav_for(who):
         url = f"/admin/{kind.slug}"
         items.append(NavItem(url, tr(kind.title), path == url or path.startswith(url + "/")))

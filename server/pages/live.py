@@ -84,6 +84,8 @@ CLIENT_STRINGS: dict[str, str] = {
     "start_failed": N_("The lesson could not be started."),
     "end_failed": N_("The lesson could not be ended."),
     "end_confirm": N_("Click again to end the lesson for everyone"),
+    "lesson_ending_soon": N_("The lesson's time is nearly over. It ends by itself a few minutes "
+                             "after its planned end, unless you are still teaching."),
     # The classroom terminal
     "kiosk_no_token": N_("This terminal is not set up yet. An administrator issues its token "
                          "(Terminals, Issue token) and enters it here once."),

@@ -50,13 +50,26 @@ FIXED = (
     N_("Only the lesson's teacher starts or ends it"),
     N_("Only a scheduled lesson can be started"),
     N_("Only a live lesson can be ended"),
+    # the lesson library
+    N_("Only teachers and admins upload videos"),
+    N_("only an admin names another teacher"),
+    N_("choose a video file (MP4, MOV, MKV, WebM, TS, FLV, AVI …)"),
+    N_("the file is empty"),
+    N_("choose the video file to upload"),
+    N_("The library's disk has no room for this video; ask an administrator"),
+    N_("a tag is one word or phrase without commas or spaces"),
+    N_("No such file in the library"),
+    N_("Uploading needs JavaScript in the browser"),
+    N_("The upload was not a form with a file"),
+    N_("Only administrators see the library's disk"),
+    N_("is too long"),
     # schema validators
     N_("is out of range once converted to UTC"),
     N_("is a local time in the school's time zone; give it without an offset"),
     N_("must not contain NUL characters"),
 )
 
-_KIND = r"(?P<kind>school|classroom|terminal|source|user|course|timetable[ _]entry|lesson)"
+_KIND = r"(?P<kind>school|classroom|terminal|source|user|course|timetable[ _]entry|lesson|resource)"
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,8 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(r"^user (?P<id>\d+) is not a teacher$", N_("User %(id)s is not a teacher")),
     _p(r"^cannot change from (?P<old>\w+) to (?P<new>\w+) here$",
        N_("A lesson cannot go from “%(old)s” to “%(new)s” here")),
+    _p(r"^The video is larger than the limit of (?P<n>\d+) MiB$",
+       N_("The video is larger than the limit of %(n)s MiB")),
     _p(r"^Too many failed sign-ins; try again in (?P<seconds>\d+) seconds$",
        N_("Too many failed sign-ins; try again in %(seconds)s seconds")),
     # pydantic's messages, by what they mean

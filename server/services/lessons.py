@@ -7,6 +7,8 @@ a lesson once; the other gets a conflict.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,8 +31,12 @@ async def _own_lesson(db: AsyncSession, who: Principal, lesson_id: int) -> Lesso
     return lesson
 
 
-async def _move(db: AsyncSession, lesson_id: int, old: LessonStatus, new: LessonStatus) -> bool:
-    values = {"status": new, ("actual_start" if new is LessonStatus.live else "actual_end"): utcnow()}
+async def move_status(db: AsyncSession, lesson_id: int, old: LessonStatus, new: LessonStatus,
+                      at: datetime | None = None) -> bool:
+    """Compare-and-set `old` -> `new`, stamping actual_start or actual_end with `at` (now);
+    False when the lesson was not `old` any more (someone else moved it first)."""
+    stamp = "actual_start" if new is LessonStatus.live else "actual_end"
+    values = {"status": new, stamp: at or utcnow()}
     result = await db.execute(
         update(Lesson).where(Lesson.id == lesson_id, Lesson.status == old).values(**values)
         .execution_options(synchronize_session=False)
@@ -42,7 +48,7 @@ async def start_lesson(db: AsyncSession, who: Principal, lesson_id: int,
                        live: LiveLessons) -> Lesson:
     """scheduled -> live; opens the Room. Returns the lesson as stored."""
     lesson = await _own_lesson(db, who, lesson_id)
-    if lesson.status is not LessonStatus.scheduled or not await _move(
+    if lesson.status is not LessonStatus.scheduled or not await move_status(
             db, lesson_id, LessonStatus.scheduled, LessonStatus.live):
         await db.rollback()
         raise KelianError(ErrorCode.conflict, "Only a scheduled lesson can be started")
@@ -60,7 +66,7 @@ async def start_lesson(db: AsyncSession, who: Principal, lesson_id: int,
 async def mark_ended(db: AsyncSession, who: Principal, lesson_id: int) -> None:
     """live -> ended in the database (committed); `LiveLessons.end` closes the Room."""
     await _own_lesson(db, who, lesson_id)
-    if not await _move(db, lesson_id, LessonStatus.live, LessonStatus.ended):
+    if not await move_status(db, lesson_id, LessonStatus.live, LessonStatus.ended):
         await db.rollback()
         raise KelianError(ErrorCode.conflict, "Only a live lesson can be ended")
     audit.record(db, AuditTag.lesson_ended, who, f"lesson:{lesson_id}")

@@ -62,6 +62,7 @@ class NoticeCode(StrEnum):
     transport_failed = "transport_failed"  # media transport lost: publish again
     publication_refused = "publication_refused"  # a published track the rules do not allow
     recording_failed = "recording_failed"  # the recording stopped by itself (e.g. disk full)
+    lesson_ending_soon = "lesson_ending_soon"  # to the host: the lesson's planned time runs out
 
 
 class SignalError(Exception):

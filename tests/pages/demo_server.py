@@ -22,12 +22,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def serve_demo(tmp_path_factory: pytest.TempPathFactory,
+               data_dir: Path | None = None) -> Iterator[str]:
     """Start `kelian serve --demo` on a free port, yield its URL once /login answers,
-    then stop (and reap) it."""
+    then stop (and reap) it. `data_dir` (its database and library) when the test adds to it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
-    env["KELIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("serve"))
+    env["KELIAN_DATA_DIR"] = str(data_dir or tmp_path_factory.mktemp("serve"))
+    # Browser tests start their lessons by hand; the scheduler would open the demo's timetabled
+    # lessons by the wall clock and the terminals would join those instead.
+    env["KELIAN_SCHEDULER"] = "false"
     log = tmp_path_factory.mktemp("log") / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

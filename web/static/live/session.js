@@ -279,6 +279,9 @@ export class LiveSession extends EventTarget {
       case "recording_failed":
         this.notice("recording_failed", "error", { detail: msg.message });
         break;
+      case "lesson_ending_soon":
+        this.notice("lesson_ending_soon", "warning", { sticky: "ending" });
+        break;
       default:
         break;
     }
