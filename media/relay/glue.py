@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aioice.turn
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.clock import current_ntp_time
@@ -51,10 +52,18 @@ PINNED_AIORTC = "1.16.0"
 RtpBytesHandler = Callable[[bytes, int], Awaitable[None]]
 
 
+# aioice asks for 256 KiB of receive buffer per ICE socket; one 720p keyframe is ~300 packets,
+# more than that holds when the relay is descheduled for a moment (the load test saw hundreds
+# of drops per window). The kernel caps the request at net.core.rmem_max.
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
 def check_version() -> None:
     if aiortc.__version__ != PINNED_AIORTC:
         raise RuntimeError(f"the relay is built against aiortc {PINNED_AIORTC}, "
                            f"found {aiortc.__version__}; re-run tests/media before changing")
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(aioice.turn.UDP_SOCKET_BUFFER_SIZE,
+                                             RECEIVE_BUFFER_BYTES)
 
 
 def random32() -> int:

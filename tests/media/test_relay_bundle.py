@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
+
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from media.interface import MediaEvent, PublicationAdded, SourceLabel, TrackKind
+from media.relay.glue import RECEIVE_BUFFER_BYTES
 from media.relay.room import RelayService
 from tests.helpers import eventually
 
@@ -48,3 +52,23 @@ async def test_audio_then_two_videos_all_start() -> None:
         await service.close()
         for pc in (publisher, viewer):
             await pc.close()
+
+
+async def test_relay_sockets_get_a_large_receive_buffer() -> None:
+    """A keyframe burst must fit while the relay is briefly descheduled (glue.py)."""
+    service = RelayService()
+    room = await service.open_room("bundle-rcvbuf", lambda event: None)
+    publisher = _peer()
+    try:
+        publisher.addTrack(VideoStreamTrack())
+        await publisher.setLocalDescription(await publisher.createOffer())
+        await room.publish("teacher", publisher.localDescription.sdp, {"0": SourceLabel.camera})
+        ice = room._publishers["teacher"].pc.getTransceivers()[0].receiver.transport.transport
+        sockets = [p.transport.get_extra_info("socket") for p in ice._connection._protocols]
+        cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+        want = min(RECEIVE_BUFFER_BYTES, cap)  # the kernel grants up to rmem_max (doubled)
+        assert sockets and all(s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= want
+                               for s in sockets)
+    finally:
+        await service.close()
+        await publisher.close()
