@@ -10,10 +10,11 @@ from pathlib import Path
 from .clip import CLIP_SECONDS, default_cache_dir, load_clip
 from .fanout import FanoutOptions, RunError, run_fanout
 from .figures import RunFigures
+from .janus import report_notes as janus_notes
 from .live_cli import LIVE_SCENARIOS, live_main
-from .report import ratios, table, write
+from .report import comparisons, table, write
 
-TARGETS = ("kelian", "naive-aiortc")
+TARGETS = ("kelian", "naive-aiortc", "janus", "janus-loops")
 
 
 def _counts(text: str) -> list[int]:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=_counts, default=[1, 10, 25, 50])
     parser.add_argument("--duration", type=float, default=15.0, help="steady window, seconds")
     parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--target", action="append", choices=[*TARGETS, "janus"],
+    parser.add_argument("--target", action="append", choices=TARGETS,
                         help="repeat for several; default kelian")
     parser.add_argument("--max-subscribers", action="append", default=[], metavar="TARGET=N",
                         help="skip larger N for that target (e.g. naive-aiortc=10); repeatable")
@@ -52,10 +53,9 @@ def main(argv: list[str] | None = None) -> int:
               (item.partition("=") for item in args.max_subscribers)}
     runs: list[RunFigures] = []
     notes: list[str] = []
+    if args.profile and any(t.startswith("janus") for t in args.target or []):
+        notes.append("- janus: --profile records Python servers with py-spy; Janus was not profiled.")
     for target in args.target or ["kelian"]:
-        if target == "janus":
-            notes.append("- janus: not run; the Janus baseline is not built yet.")
-            continue
         for n in args.subscribers:
             if n > limits.get(target, n):
                 notes.append(f"- {target} at N={n}: skipped (--max-subscribers)")
@@ -74,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"delay p99 {run.delay_p99_ms} ms, join p99 {run.join_p99_ms} ms",
                   file=sys.stderr, flush=True)
             write(args.out, runs, command, notes)  # keep what was measured if later runs die
+    if any(run.target.startswith("janus") for run in runs):
+        notes.extend(janus_notes())
     write(args.out, runs, command, notes)
     print(table(runs))
-    for line in ratios(runs):
+    for line in comparisons(runs):
         print(line)
     return 0 if runs else 1
 

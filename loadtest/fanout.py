@@ -4,6 +4,10 @@ Timeline of one run: start the target's control server (its own process), publis
 (its own process), note the server's memory, join N subscribers spread over worker
 processes, warm up, then measure over a steady window: the server's own CPU time and memory,
 and what every subscriber received. Every step has a deadline.
+
+The `janus` targets are a Janus process instead of a control server (loadtest/janus.py), run with
+the load generators in a private network namespace (loadtest/netns.py): the publisher sends
+it plain RTP, subscribers join through its HTTP API.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Protocol
 
 from .clip import CLIP_SECONDS
 from .figures import RunFigures, summarise
+from .janus import MOUNTPOINT_ID, JanusError, JanusServer
+from .janus import TARGETS as JANUS_TARGETS
+from .kelian import udp_drops
+from .netns import NamespaceError, private_network
+from .plainrtp import RtpDestination
 from .publisher import PublisherResult, run_publisher
 from .subscriber import WorkerResult, run_worker
 
@@ -45,6 +56,14 @@ class FanoutOptions:
 
 class RunError(Exception):
     pass
+
+
+class Server(Protocol):
+    url: str
+
+    def stats(self) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
 
 
 class ControlServer:
@@ -109,20 +128,36 @@ def _receive(conn: Connection, kind: str, timeout: float) -> tuple:
 
 
 def run_fanout(options: FanoutOptions) -> RunFigures:
+    with contextlib.ExitStack() as stack:
+        if options.target in JANUS_TARGETS:
+            try:
+                interface = stack.enter_context(private_network())
+                janus = JanusServer(interface, JANUS_TARGETS[options.target])
+            except (NamespaceError, JanusError) as exc:
+                raise RunError(str(exc)) from exc
+            stack.callback(janus.close)
+            return _run(options, janus, janus.destination, MOUNTPOINT_ID, janus.log_errors)
+        profile = None
+        if options.profile_dir is not None:
+            options.profile_dir.mkdir(parents=True, exist_ok=True)
+            profile = options.profile_dir / f"profile-{options.target}-{options.subscribers}.txt"
+        server = ControlServer(options.target, profile)
+        stack.callback(server.close)
+        return _run(options, server, server.url, None, list)
+
+
+def _run(options: FanoutOptions, server: Server, publish_to: str | RtpDestination,
+         janus_mountpoint: int | None, server_errors: Callable[[], list[str]]) -> RunFigures:
+    """One run against a started server; the caller stops it."""
     context = multiprocessing.get_context("spawn")
     n = options.subscribers
     workers = options.workers or min(MAX_WORKERS, max(1, math.ceil(n / SUBSCRIBERS_PER_WORKER)))
     budget = options.warmup_s + options.duration_s + 60 + n * 0.5
-    profile = None
-    if options.profile_dir is not None:
-        options.profile_dir.mkdir(parents=True, exist_ok=True)
-        profile = options.profile_dir / f"profile-{options.target}-{n}.txt"
-    server = ControlServer(options.target, profile)
     processes: list[multiprocessing.process.BaseProcess] = []
     try:
         pub_conn, pub_child = context.Pipe()
         publisher = context.Process(target=run_publisher, name="loadtest-publisher",
-                                    args=(server.url, str(options.cache_dir), options.clip_seconds,
+                                    args=(publish_to, str(options.cache_dir), options.clip_seconds,
                                           pub_child, budget))
         publisher.start()
         processes.append(publisher)
@@ -135,7 +170,8 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
         for w in range(workers):
             conn, child = context.Pipe()
             process = context.Process(target=run_worker, name=f"loadtest-subscribers-{w}",
-                                      args=(server.url, names[w::workers], child))
+                                      args=(server.url, names[w::workers], child,
+                                            janus_mountpoint))
             process.start()
             processes.append(process)
             conns.append(conn)
@@ -144,13 +180,17 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
             errors.extend(_receive(conn, "joined", 30 + n * 0.5)[1])
 
         time.sleep(options.warmup_s)
+        generator_pids = [p.pid for p in processes if p.pid is not None]
         for conn in [*conns, pub_conn]:
             conn.send(("mark",))
         before = server.stats()
+        drops = udp_drops([int(before["pid"])]), udp_drops(generator_pids)
         t0 = time.monotonic()
         time.sleep(options.duration_s)
         after = server.stats()
         t1 = time.monotonic()
+        drops = (udp_drops([int(after["pid"])]) - drops[0],
+                 udp_drops(generator_pids) - drops[1])
         loadavg = os.getloadavg()
 
         pub_conn.send(("stop",))
@@ -164,6 +204,7 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
             results.append(_receive(conn, "result", 60)[1])
         for result in results:
             errors.extend(result.errors)
+        errors.extend(server_errors())
         publisher_cpu = (pub_result.cpu_marks[-1] - pub_result.cpu_marks[0]
                          if len(pub_result.cpu_marks) >= 2 else 0.0)
         forwarded = after.get("packets_forwarded")
@@ -178,11 +219,10 @@ def run_fanout(options: FanoutOptions) -> RunFigures:
             generator_cpu_s=sum(r.cpu_s for r in results) + publisher_cpu,
             publisher_packets_sent=pub_result.packets_sent,
             loadavg=(round(loadavg[0], 2), round(loadavg[1], 2), round(loadavg[2], 2)),
-            errors=errors)
+            errors=errors, server_udp_drops=drops[0], generator_udp_drops=drops[1])
     finally:
         for process in processes:
             process.join(timeout=15)
             if process.is_alive():
                 process.kill()
                 process.join()
-        server.close()

@@ -48,6 +48,10 @@ class RunFigures:
     publisher_packets_sent: int
     loadavg: tuple[float, float, float]
     errors: list[str]
+    # Datagrams the kernel dropped in the window (full receive buffers, /proc/net/udp) on the
+    # server's sockets and on the publisher's and subscribers'.
+    server_udp_drops: int | None = None
+    generator_udp_drops: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -62,7 +66,8 @@ def summarise(*, scenario: str, target: str, subscribers: int, window_s: float,
               server_rss_base: int, server_rss_end: int, server_forwarded: int | None,
               keyframe_requests: list[float], t0: float, t1: float, generator_cpu_s: float,
               publisher_packets_sent: int, loadavg: tuple[float, float, float],
-              errors: list[str]) -> RunFigures:
+              errors: list[str], server_udp_drops: int | None = None,
+              generator_udp_drops: int | None = None) -> RunFigures:
     forwarded = sum(f.packets for f in figures)
     losses = [100 * (1 - f.packets / f.expected) if f.expected else 100.0 for f in figures]
     losses += [100.0] * (subscribers - len(figures))  # a subscriber that never joined lost it all
@@ -94,4 +99,5 @@ def summarise(*, scenario: str, target: str, subscribers: int, window_s: float,
         keyframe_requests_in_window=sum(1 for t in keyframe_requests if t0 <= t < t1),
         generator_cpu_cores=round(generator_cpu_s / window_s, 3),
         publisher_packets_sent=publisher_packets_sent,
-        loadavg=loadavg, errors=errors[:20])
+        loadavg=loadavg, errors=errors[:20], server_udp_drops=server_udp_drops,
+        generator_udp_drops=generator_udp_drops)

@@ -4,6 +4,9 @@ Runs in its own process. Every video payload it sends is stamped (CRC-32 of the 
 send time on CLOCK_MONOTONIC, which all processes share) so subscribers can measure the
 forwarding delay by payload. Keyframe requests (PLI/FIR) reaching it are counted and answered
 by splicing in the intra-coded version of the next frame.
+
+For a target that takes plain RTP (`janus`), the same tracks go out through
+loadtest/plainrtp.py instead of a peer connection: same pacing, same payloads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from .clip import AUDIO_SAMPLES, AUDIO_TIME_BASE, FPS, VIDEO_TIME_BASE, Clip, load_clip
 from .loopback import use_loopback_only
+from .plainrtp import RtpDestination, open_streams
 from .rtpview import payload_offset
 
 
@@ -117,7 +121,41 @@ async def _publish(url: str, clip: Clip, conn: Connection, deadline: float) -> P
             answer = (await response.json())["sdp"]
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     conn.send(("published",))
+    await _until_stopped(conn, result, deadline)
+    await pc.close()
+    return result
 
+
+async def _publish_plain(destination: RtpDestination, clip: Clip, conn: Connection,
+                         deadline: float) -> PublisherResult:
+    result = PublisherResult()
+    video, audio = ClipTrack("video", clip), ClipTrack("audio", clip)
+
+    def video_payload(payload: bytes) -> None:
+        result.packets_sent += 1
+        result.sent[zlib.crc32(payload)] = time.monotonic()
+
+    def audio_payload(payload: bytes) -> None:
+        result.packets_sent += 1
+
+    def keyframe_requested() -> None:
+        result.keyframe_requests.append(time.monotonic())
+        video.want_keyframe = True
+
+    tasks = await open_streams(destination, video, audio, video_payload, audio_payload,
+                               keyframe_requested)
+    conn.send(("published",))
+    try:
+        await _until_stopped(conn, result, deadline)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return result
+
+
+async def _until_stopped(conn: Connection, result: PublisherResult, deadline: float) -> None:
+    """Note CPU marks until the coordinator says stop (or the deadline passes)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -137,17 +175,20 @@ async def _publish(url: str, clip: Clip, conn: Connection, deadline: float) -> P
     loop.remove_reader(conn.fileno())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.cpu_marks.append(usage.ru_utime + usage.ru_stime)
-    await pc.close()
-    return result
 
 
-def run_publisher(url: str, cache_dir: str, clip_seconds: int, conn: Connection,
-                  max_seconds: float) -> None:
-    """Process entry point: publish until told to stop (or `max_seconds`), send the result."""
+def run_publisher(target: str | RtpDestination, cache_dir: str, clip_seconds: int,
+                  conn: Connection, max_seconds: float) -> None:
+    """Process entry point: publish until told to stop (or `max_seconds`), send the result.
+    `target` is a control server's URL (WebRTC) or where to send plain RTP."""
     use_loopback_only()
     clip = load_clip(Path(cache_dir), clip_seconds)
+    deadline = time.monotonic() + max_seconds
     try:
-        result = asyncio.run(_publish(url, clip, conn, time.monotonic() + max_seconds))
+        if isinstance(target, RtpDestination):
+            result = asyncio.run(_publish_plain(target, clip, conn, deadline))
+        else:
+            result = asyncio.run(_publish(target, clip, conn, deadline))
     except Exception as exc:  # reported to the coordinator, which fails the run
         result = PublisherResult(error=repr(exc))
     conn.send(("result", result))

@@ -16,6 +16,7 @@ COLUMNS = [
     ("loss_pct", "loss %"), ("delay_p50_ms", "delay p50 ms"), ("delay_p99_ms", "delay p99 ms"),
     ("join_p50_ms", "join p50 ms"), ("join_p99_ms", "join p99 ms"),
     ("rss_mb_per_subscriber", "MiB/sub"), ("keyframe_requests_at_publisher", "PLI@pub"),
+    ("server_udp_drops", "srv UDP drops"),
     ("generator_cpu_cores", "generator cores"), ("loadavg", "loadavg 1/5/15"),
 ]
 
@@ -49,23 +50,34 @@ def table(runs: Sequence[RunFigures]) -> str:
     return "\n".join(lines)
 
 
-def ratios(runs: Sequence[RunFigures], subject: str = "kelian") -> list[str]:
-    """Kelian's CPU per packet against each baseline at the same N."""
+def ratios(runs: Sequence[RunFigures], subject: str = "kelian",
+           baselines: Sequence[str] | None = None) -> list[str]:
+    """`subject`'s CPU (and memory) against each baseline's at the same N."""
     ours = {r.subscribers: r for r in runs if r.target == subject}
+    name = subject.capitalize()
     lines = []
     for run in runs:
         mine = ours.get(run.subscribers)
-        if run.target == subject or mine is None:
+        if run.target == subject or mine is None or (baselines and run.target not in baselines):
             continue
         if (mine.cpu_us_per_packet and run.cpu_us_per_packet and mine.cpu_ms_per_subscriber_s
                 and run.cpu_ms_per_subscriber_s):
-            lines.append(f"- N={run.subscribers}: {run.target} spends "
-                         f"{run.cpu_us_per_packet / mine.cpu_us_per_packet:.1f}× Kelian's CPU "
-                         f"per forwarded packet ({run.cpu_us_per_packet} vs "
-                         f"{mine.cpu_us_per_packet} µs), "
-                         f"{run.cpu_ms_per_subscriber_s / mine.cpu_ms_per_subscriber_s:.1f}× its "
-                         f"CPU per subscriber")
+            line = (f"- N={run.subscribers}: {run.target} spends "
+                    f"{run.cpu_us_per_packet / mine.cpu_us_per_packet:.1f}× {name}'s CPU "
+                    f"per forwarded packet ({run.cpu_us_per_packet} vs "
+                    f"{mine.cpu_us_per_packet} µs), "
+                    f"{run.cpu_ms_per_subscriber_s / mine.cpu_ms_per_subscriber_s:.1f}× its "
+                    f"CPU per subscriber")
+            if mine.rss_mb_per_subscriber and run.rss_mb_per_subscriber:
+                line += (f", {run.rss_mb_per_subscriber / mine.rss_mb_per_subscriber:.1f}× its "
+                         f"memory per subscriber")
+            lines.append(line)
     return lines
+
+
+def comparisons(runs: Sequence[RunFigures]) -> list[str]:
+    """Kelian against every baseline, then Janus against its tuned self and the naive floor."""
+    return [*ratios(runs), *ratios(runs, "janus", ["janus-loops", "naive-aiortc"])]
 
 
 def plot(runs: Sequence[RunFigures], out: Path) -> list[str]:
@@ -127,7 +139,7 @@ def write(out: Path, runs: Sequence[RunFigures], command: str, notes: Sequence[s
         f"Commit `{revision}`; command: `{command}`", "",
         table(runs), "",
     ]
-    comparison = ratios(runs)
+    comparison = comparisons(runs)
     if comparison:
         parts += ["## Against the baselines", "", *comparison, ""]
     parts += [f"![{name}]({name})" for name in images]

@@ -22,7 +22,9 @@ from aiohttp import ClientSession
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from .janus_client import KEEPALIVE_S, JanusSession
 from .loopback import use_loopback_only
+from .media_peer import widen_receive_buffers
 from .rtpview import payload_offset, vp8_keyframe_start
 
 JOIN_BATCH = 5  # peers of one worker negotiating at the same time
@@ -122,39 +124,93 @@ def _video_payload_types(offer: str) -> set[int]:
 
 
 class Subscriber:
+    """Joins through a control server (loadtest/control.py): /subscribe, then /answer."""
+
     def __init__(self, name: str):
         self.name = name
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.capture: Capture | None = None
         self.joined_at = 0.0
 
+    async def _answer(self, offer: str) -> str:
+        """Take the server's offer, capture RTP at the DTLS transport; the answer's SDP."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        self.capture = Capture(_video_payload_types(offer))
+        dtls = self.pc.getTransceivers()[0].receiver.transport
+        dtls._handle_rtp_data = self.capture.on_rtp  # type: ignore[method-assign]
+        await self.pc.setLocalDescription(await self.pc.createAnswer())  # gathers fully
+        return str(self.pc.localDescription.sdp)
+
     async def join(self, http: ClientSession, url: str) -> None:
         self.joined_at = time.monotonic()
         async with http.post(f"{url}/subscribe", json={"participant": self.name}) as response:
             response.raise_for_status()
             offer = (await response.json())["sdp"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        self.capture = Capture(_video_payload_types(offer))
-        dtls = self.pc.getTransceivers()[0].receiver.transport
-        dtls._handle_rtp_data = self.capture.on_rtp  # type: ignore[method-assign]
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        answer = await self._answer(offer)
         async with http.post(f"{url}/answer", json={
-                "participant": self.name, "sdp": self.pc.localDescription.sdp}) as response:
+                "participant": self.name, "sdp": answer}) as response:
             response.raise_for_status()
 
+    async def keepalive(self) -> None:
+        pass
 
-async def _work(url: str, names: list[str], conn: Connection) -> None:
-    subscribers = [Subscriber(name) for name in names]
-    errors: list[str] = []
-    async with ClientSession() as http:
+
+class JanusSubscriber(Subscriber):
+    """Joins Janus's streaming mountpoint through its HTTP API (loadtest/janus_client.py).
+    The join time starts at `watch`, the request that corresponds to /subscribe; the session
+    and handle made before it stand for the signalling connection a viewer already has."""
+
+    def __init__(self, name: str, mountpoint: int):
+        super().__init__(name)
+        self.mountpoint = mountpoint
+        self.janus: JanusSession | None = None
+
+    async def join(self, http: ClientSession, url: str) -> None:
+        self.janus = JanusSession(http, url)
+        await self.janus.open()
+        self.joined_at = time.monotonic()
+        await self.janus.message({"request": "watch", "id": self.mountpoint})
+        offer = await self.janus.wait_for_jsep()
+        answer = await self._answer(offer["sdp"])
+        await self.janus.message({"request": "start"}, {"type": "answer", "sdp": answer})
+
+    async def keepalive(self) -> None:
+        if self.janus is not None and self.janus.handle_id is not None:
+            await self.janus.keepalive()
+
+
+async def _keepalives(subscribers: list[Subscriber], errors: list[str]) -> None:
+    while True:
+        await asyncio.sleep(KEEPALIVE_S)
+        outcomes = await asyncio.gather(*(s.keepalive() for s in subscribers),
+                                        return_exceptions=True)
+        errors.extend(f"{s.name} keepalive: {o!r}" for s, o in
+                      zip(subscribers, outcomes, strict=True) if isinstance(o, BaseException))
+
+
+async def _work(url: str, names: list[str], conn: Connection, janus_mountpoint: int | None) -> None:
+    subscribers = [Subscriber(name) if janus_mountpoint is None
+                   else JanusSubscriber(name, janus_mountpoint) for name in names]
+    async with ClientSession() as http:  # open while Janus sessions need keepalives
+        errors: list[str] = []
         for at in range(0, len(subscribers), JOIN_BATCH):
             batch = subscribers[at : at + JOIN_BATCH]
             outcomes = await asyncio.gather(*(s.join(http, url) for s in batch),
                                             return_exceptions=True)
             errors.extend(f"{s.name}: {o!r}" for s, o in zip(batch, outcomes, strict=True)
                           if isinstance(o, BaseException))
-    conn.send(("joined", errors))
+        conn.send(("joined", errors))
+        late_errors: list[str] = []  # reported with the result, not again as join errors
+        keepalive = asyncio.create_task(_keepalives(subscribers, late_errors))
+        try:
+            await _serve(subscribers, conn, late_errors)
+        finally:
+            keepalive.cancel()
+    await asyncio.gather(*(s.pc.close() for s in subscribers), return_exceptions=True)
 
+
+async def _serve(subscribers: list[Subscriber], conn: Connection, errors: list[str]) -> None:
+    """Answer the coordinator's messages until it asks for the report (or says stop)."""
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[tuple] = asyncio.Queue()
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
@@ -171,17 +227,21 @@ async def _work(url: str, names: list[str], conn: Connection) -> None:
                        for s in subscribers if s.capture is not None]
             loop.remove_reader(conn.fileno())
             conn.send(("result", WorkerResult(figures, cpu, errors)))
-            break
+            return
         elif message[0] == "stop":
             loop.remove_reader(conn.fileno())
-            break
-    await asyncio.gather(*(s.pc.close() for s in subscribers), return_exceptions=True)
+            return
 
 
-def run_worker(url: str, names: list[str], conn: Connection) -> None:
-    """Process entry point."""
+def run_worker(url: str, names: list[str], conn: Connection,
+               janus_mountpoint: int | None = None) -> None:
+    """Process entry point. `url` is a control server's, or with `janus_mountpoint` the base
+    of Janus's HTTP API."""
     use_loopback_only()
+    # 4 MiB, as Kelian's relay asks: a Python receiver drains in bursts, a C server forwards a
+    # 320-packet keyframe faster than that, and the overflow would count as the server's loss.
+    widen_receive_buffers()
     try:
-        asyncio.run(_work(url, names, conn))
+        asyncio.run(_work(url, names, conn, janus_mountpoint))
     except Exception as exc:
         conn.send(("result", WorkerResult([], 0.0, [repr(exc)])))
