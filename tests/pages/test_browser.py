@@ -13,15 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import chromium_path
 from tests.pages.demo_server import serve_demo
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LAPTOP = {"width": 1366, "height": 768}
 TV = {"width": 1920, "height": 1080}
 PHONE = {"width": 390, "height": 844}
@@ -32,20 +29,6 @@ MASTER_LESSON = "名师课堂：三年级音乐《小雨沙沙》示范课"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service on the demo data; stopped (and reaped) at the end."""
     yield from serve_demo(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, headless=True,
-                                      args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Session:

@@ -108,24 +108,6 @@ def library(tmp_path_factory: pytest.TempPathFactory,
         server.close()  # stops (and reaps) the server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from tests.conftest import chromium_path
-
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    from tests.pages.test_browser import CHROMIUM_ARGS
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, headless=True,
-                                      args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def until(check: Callable[[], Any], what: str, timeout_ms: int = PATIENCE_MS) -> Any:
     deadline = time.monotonic() + timeout_ms / 1000
     last: Any = None
