@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from media.interface import (
@@ -51,6 +52,9 @@ from .recording import Feeds, RecordingStore, RoomRecorder, choose_feeds
 log = logging.getLogger("kelian.live.room")
 
 RECENT_CHAT = 50
+# Leaves a classroom did not choose: its kiosk will be back by itself.
+UNPLANNED_LEAVES = frozenset({LeaveReason.disconnected, LeaveReason.slow_client,
+                              LeaveReason.flood})
 MAX_QUESTIONS = 200
 
 _MEDIA_CODES = {
@@ -113,6 +117,7 @@ class LiveRoom:
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.recorder: RoomRecorder | None = None  # with a RecordingStore: it can record
+        self.dropped: dict[str, datetime] = {}  # classroom -> when it last left unplanned
         self.attendance: AttendanceSink | None = None  # told of every join and leave
 
     @classmethod
@@ -172,6 +177,8 @@ class LiveRoom:
             del self._identities[participant.identity]
         log.info("%s: %s left (%s)", self.lesson.room_id, participant_id, reason.value)
         self._attend(participant, reason)
+        if participant.classroom is not None and reason in UNPLANNED_LEAVES:
+            self.dropped[participant.classroom] = datetime.now(UTC)  # it should come back
         if self.floor == participant_id:
             self.floor = None
             self.broadcast(wire.FloorChanged(participant_id=None))

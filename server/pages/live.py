@@ -19,11 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import func, select
 
 from ..auth.policy import can_change
 from ..errors import ErrorCode, KelianError
-from ..keys import SESSIONS, SETTINGS
-from ..models import Lesson, LessonStatus
+from ..http import json_response
+from ..keys import LIVE, SESSIONS, SETTINGS
+from ..live.presence import classroom_state
+from ..models import Lesson, LessonStatus, Terminal, utcnow
 from ..services.records import get_record
 from ..services.specs import LESSON
 from ..templating import render
@@ -112,6 +115,10 @@ CLIENT_STRINGS: dict[str, str] = {
     "state_live": N_("Live now"),
     "state_ended": N_("Ended"),
     "state_offline": N_("Not connected"),
+    "classroom_offline": N_("Not connected"),
+    "classroom_waiting": N_("Waiting for the lesson"),
+    "classroom_reconnecting": N_("Reconnecting…"),
+    "classroom_in_lesson": N_("In the lesson"),
     "state_online": N_("Connected"),
     "state_hand": N_("Hand raised"),
     "state_floor": N_("Has the floor"),
@@ -196,6 +203,32 @@ async def live_lesson(request: web.Request) -> web.StreamResponse:
     return page(request, template, ctx, title=lesson.title)
 
 
+async def classroom_states(request: web.Request) -> web.StreamResponse:
+    """The console's view of its linked classrooms (polled): in the lesson, reconnecting,
+    waiting on their kiosk, or offline."""
+    who = signed_in_user(request)
+    lesson_id = _lesson_id(request)
+    async with request.app[SESSIONS]() as db:
+        lesson: Lesson = await get_record(db, who, LESSON, lesson_id)
+        if not can_change(who, LESSON.kind, lesson):
+            raise KelianError(ErrorCode.forbidden, "Only the lesson's teacher sees this")
+        names = await Names.load(db, [lesson], request.app[SETTINGS].time_zone)
+        seen = dict((await db.execute(
+            select(Terminal.classroom_id, func.max(Terminal.last_seen_at))
+            .where(Terminal.classroom_id.in_(lesson.linked_classroom_ids),
+                   Terminal.token_revoked_at.is_(None))
+            .group_by(Terminal.classroom_id))).all())
+    room = request.app[LIVE].get(lesson_id)
+    present = [p.classroom for p in room.participants.values() if p.classroom] if room else []
+    dropped = room.dropped if room else {}
+    now = utcnow()
+    states = [{"label": names.classroom(i),
+               "state": classroom_state(names.classroom(i), present, dropped, seen.get(i),
+                                        now).value}
+              for i in lesson.linked_classroom_ids]
+    return json_response({"classrooms": states}, headers={"Cache-Control": "no-store"})
+
+
 async def terminal(request: web.Request) -> web.StreamResponse:
     """The kiosk page; a token in the address is read by the script, never by the server."""
     response = render(request, "live/kiosk.html", {
@@ -208,4 +241,5 @@ async def terminal(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/lessons/{id}/live", live_lesson)
+    app.router.add_get("/lessons/{id}/classrooms.json", classroom_states)
     app.router.add_get("/terminal", terminal)

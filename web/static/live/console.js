@@ -210,9 +210,30 @@ function renderGrid(room, videoOf) {
   grid.dataset.count = String(items.length);
 }
 
+// Where each linked classroom that is not in the Room is: reconnecting, waiting on its kiosk,
+// or offline (GET /lessons/{id}/classrooms.json, polled while the lesson is live).
+let whereabouts = new Map();
+const WHEREABOUTS_MS = 5000;
+
+async function pollWhereabouts() {
+  if (!session || !session.room) return;
+  try {
+    const response = await fetch(`/lessons/${lessonId}/classrooms.json`, { credentials: "same-origin" });
+    if (response.ok) {
+      const body = await response.json();
+      whereabouts = new Map(body.classrooms.map((c) => [c.label, c.state]));
+      render();
+    }
+  } catch {
+    // the next poll tries again; the grid keeps what it showed
+  }
+}
+setInterval(pollWhereabouts, WHEREABOUTS_MS);
+
 function offlineTile(label) {
-  return el("li", { class: "point offline", dataset: { classroom: label } },
-    el("figure", { class: "tile placeholder" }, el("p", {}, t("state_offline")), el("figcaption", {}, label)));
+  const state = whereabouts.get(label) || "offline";
+  return el("li", { class: `point offline ${state}`, dataset: { classroom: label, state } },
+    el("figure", { class: "tile placeholder" }, el("p", {}, t(`classroom_${state}`)), el("figcaption", {}, label)));
 }
 
 function pointTile(room, p, video) {
