@@ -9,11 +9,12 @@
 - `library`, `library_upload`, `library_files`: the lesson library's catalogue and player,
   uploads, and its media files and downloads.
 - `report`: a lesson's attendance and link quality (`charts` draws its SVG).
+- `oversight`: usage per county, school and teaching point over a period, and its CSV.
 """
 
 from aiohttp import web
 
-from . import admin, auth, dashboard, errors, library, library_files, library_upload, live, report
+from . import admin, auth, dashboard, errors, library, library_files, library_upload, live, oversight, report
 
 
 def setup(app: web.Application) -> None:
@@ -26,4 +27,5 @@ def setup(app: web.Application) -> None:
     library_upload.setup(app)
     library_files.setup(app)
     report.setup(app)
+    oversight.setup(app)
     errors.setup(app)

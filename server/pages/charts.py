@@ -139,3 +139,52 @@ def grade_strip(cells: Sequence[Cell], x_max: float, *, title: str, width: int =
                    f"<title>{escape(cell.tip)}</title></rect>")
     out.append("</svg>")
     return Markup("".join(out))
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str  # under the group, e.g. a week's first day
+    values: Sequence[int]  # one per series, side by side
+
+
+BAR_COLOURS = ("#aeb8c5", "#0b5a8a")
+
+
+def bar_chart(bars: Sequence[Bar], series: Sequence[str], *, title: str, width: int = 720,
+              height: int = 220) -> Markup:
+    """Grouped bars, one group per label and one bar per series; each bar's count is written
+    above it, so the chart reads without an axis scale."""
+    left, right, top, bottom = 12, 12, 28, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_max = max((v for bar in bars for v in bar.values), default=0) or 1
+    group_w = plot_w / max(1, len(bars))
+    bar_w = min(28.0, group_w * 0.7 / max(1, len(series)))
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" role="img" aria-label="{escape(title)}" '
+           f'xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
+    base = top + plot_h
+    out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" '
+               f'stroke="#aeb8c5"/>')
+    for i, bar in enumerate(bars):
+        centre = left + group_w * (i + 0.5)
+        x0 = centre - bar_w * len(bar.values) / 2
+        for j, value in enumerate(bar.values):
+            h = plot_h * value / y_max
+            bx = x0 + j * bar_w
+            colour = BAR_COLOURS[j % len(BAR_COLOURS)]
+            out.append(f'<rect x="{_f(bx + 1)}" y="{_f(base - h)}" width="{_f(bar_w - 2)}" '
+                       f'height="{_f(h)}" fill="{colour}"><title>{escape(series[j])}: '
+                       f'{value}</title></rect>'
+                       f'<text x="{_f(bx + bar_w / 2)}" y="{_f(base - h - 3)}" '
+                       f'text-anchor="middle" font-size="10" fill="#18212c">{value}</text>')
+        out.append(f'<text x="{_f(centre)}" y="{height - 6}" text-anchor="middle" '
+                   f'font-size="11" fill="#4a5566">{escape(bar.label)}</text>')
+    legend_x = left + 8
+    for j, name in enumerate(series):
+        out.append(f'<rect x="{legend_x}" y="{top - 18}" width="12" height="10" '
+                   f'fill="{BAR_COLOURS[j % len(BAR_COLOURS)]}"/>'
+                   f'<text x="{legend_x + 16}" y="{top - 9}" font-size="11" '
+                   f'fill="#18212c">{escape(name)}</text>')
+        legend_x += 140
+    out.append("</svg>")
+    return Markup("".join(out))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..http import principal
 from ..i18n import LOCALE_NAMES, LOCALES
+from ..models import Role
 from ..templating import render
 from .common import N_, notice, translator
 from .kinds import nav_for
@@ -31,6 +32,8 @@ def _nav(request: web.Request) -> list[NavItem]:
     path = request.path
     items = [NavItem("/", tr(N_("Today")), path == "/"),
              NavItem("/library", tr(N_("Library")), path == "/library" or path.startswith("/library/"))]
+    if who.has_role(Role.admin, Role.inspector):
+        items.append(NavItem("/oversight", tr(N_("Usage overview")), path == "/oversight"))
     for kind in nav_for(who):
         url = f"/admin/{kind.slug}"
         items.append(NavItem(url, tr(kind.title), path == url or path.startswith(url + "/")))
