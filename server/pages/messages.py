@@ -98,6 +98,19 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(r"^user (?P<id>\d+) is not a teacher$", N_("User %(id)s is not a teacher")),
     _p(r"^cannot change from (?P<old>\w+) to (?P<new>\w+) here$",
        N_("A lesson cannot go from “%(old)s” to “%(new)s” here")),
+    # booking conflicts (services/conflicts.py)
+    _p(r"^classroom “(?P<room>.*)” is taken by lesson (?P<id>\d+) “(?P<title>.*)” on (?P<when>[^”]+)$",
+       N_("Classroom “%(room)s” is already used by lesson %(id)s “%(title)s” (%(when)s)")),
+    _p(r"^the teacher teaches lesson (?P<id>\d+) “(?P<title>.*)” on (?P<when>[^”]+)$",
+       N_("The teacher already teaches lesson %(id)s “%(title)s” (%(when)s)")),
+    _p(r"^classroom “(?P<room>.*)” is taken by timetable entry (?P<id>\d+) “(?P<title>.*)” "
+       r"at (?P<when>[^”]+) on the same weekday and term$",
+       N_("Classroom “%(room)s” is already used by timetable entry %(id)s “%(title)s” at "
+          "%(when)s on the same weekday and term")),
+    _p(r"^the teacher has timetable entry (?P<id>\d+) “(?P<title>.*)” at (?P<when>[^”]+) "
+       r"on the same weekday and term$",
+       N_("The teacher already has timetable entry %(id)s “%(title)s” at %(when)s on the "
+          "same weekday and term")),
     _p(r"^The video is larger than the limit of (?P<n>\d+) MiB$",
        N_("The video is larger than the limit of %(n)s MiB")),
     _p(r"^Too many failed sign-ins; try again in (?P<seconds>\d+) seconds$",

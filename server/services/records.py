@@ -28,6 +28,8 @@ DEFAULT_LIMIT = 50
 
 Prepare = Callable[[AsyncSession, Principal, dict[str, Any], Any | None], Awaitable[None]]
 Check = Callable[[Any], list[FieldError]]
+# Rules that need the database (e.g. booking conflicts); run after `check` passes.
+DbCheck = Callable[[AsyncSession, Any], Awaitable[list[FieldError]]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class RecordSpec:
     order_by: tuple[str, ...] = ("id",)
     prepare: Prepare | None = None  # fills derived columns (hashes, keys, defaults)
     check: Check | None = None  # cross-field rules on the merged record
+    check_db: DbCheck | None = None  # rules against other records, on the merged record
     guard_delete: Callable[[Principal, Any], None] | None = None  # raises to refuse a delete
     admin_only: frozenset[str] = frozenset()  # output fields only admins see (credentials)
     write_only: frozenset[str] = frozenset()  # input fields that are not columns
@@ -224,11 +227,16 @@ def _apply(spec: RecordSpec, record: Any, data: dict[str, Any]) -> None:
             setattr(record, key, value)
 
 
-def _checked(spec: RecordSpec, record: Any) -> None:
-    errors = spec.check(record) if spec.check else []
+def _raise_invalid(errors: list[FieldError]) -> None:
     if errors:
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
         raise KelianError(ErrorCode.invalid, f"Invalid input: {summary}", errors)
+
+
+async def _checked(db: AsyncSession, spec: RecordSpec, record: Any) -> None:
+    _raise_invalid(spec.check(record) if spec.check else [])
+    if spec.check_db:
+        _raise_invalid(await spec.check_db(db, record))
 
 
 async def _flush(db: AsyncSession, spec: RecordSpec, deleting: bool = False) -> None:
@@ -266,7 +274,7 @@ async def create_record(db: AsyncSession, p: Principal, spec: RecordSpec, payloa
     for many in spec.many.values():  # an empty list rather than an unloaded relationship
         if many.relationship not in data:
             setattr(record, many.relationship, [])
-    _checked(spec, record)
+    await _checked(db, spec, record)
     if not can_change(p, spec.kind, record):
         raise _forbid(spec, "create")
     db.add(record)
@@ -291,7 +299,7 @@ async def update_record(
     _refuse_nulls(spec, data)
     await _resolve_references(db, spec, data)
     _apply(spec, record, data)
-    _checked(spec, record)
+    await _checked(db, spec, record)
     if not can_change(p, spec.kind, record):  # e.g. a teacher handing a lesson to someone else
         await db.rollback()
         raise _forbid(spec, "change")

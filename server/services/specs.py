@@ -52,6 +52,7 @@ from ..schemas import (
     UserOut,
     UserPatch,
 )
+from .conflicts import lesson_conflicts, timetable_conflicts
 from .records import Filter, Many, RecordSpec, invalid
 
 # Schools -------------------------------------------------------------------------------------
@@ -209,6 +210,7 @@ TIMETABLE_ENTRY = RecordSpec(
     order_by=("weekday", "start_time", "id"),
     prepare=_prepare_timetable,
     check=_check_timetable,
+    check_db=timetable_conflicts,
 )
 
 RECORDED_BY_DEFAULT = {LessonKind.master_teacher, LessonKind.famous_school}
@@ -262,6 +264,7 @@ LESSON = RecordSpec(
     order_by=("planned_start", "id"),
     prepare=_prepare_lesson,
     check=_check_lesson,
+    check_db=lesson_conflicts,
 )
 
 SPECS: dict[Kind, RecordSpec] = {

@@ -338,3 +338,22 @@ async def test_names_are_escaped(app_client: TestClient) -> None:
         html = await (await app_client.get(path)).text()
         assert evil not in html and "<script>" not in html
         assert "&lt;script&gt;" in html
+
+
+async def test_booking_conflict_shows_on_the_fields(app_client: TestClient) -> None:
+    # The demo's teacher teaches the master lesson at 14:00 and English at 15:00 to the same
+    # teaching points: moving the former onto the latter double-books both.
+    await sign_in(app_client, "admin")
+    master = await one(app_client, Lesson, Lesson.kind == "master_teacher")
+    html = await (await app_client.get(f"/admin/lessons/{master.id}")).text()
+    form = dict(_lesson_form(html))
+    start, end = form["planned_start"], form["planned_end"]
+    assert start.endswith("T14:00") and end.endswith("T14:40")
+    response = await post_form(app_client, f"/admin/lessons/{master.id}", _lesson_form(
+        html, planned_start=start.replace("T14:00", "T15:10"),
+        planned_end=end.replace("T14:40", "T15:30")))
+    assert response.status == 422
+    errors = field_errors(await response.text())
+    assert "该教师此时已有课堂" in errors["teacher_id"] and "三年级英语（专递课堂）" in errors["teacher_id"]
+    assert errors["linked_classroom_ids"].startswith("教室“一年级教室”已被课堂")
+    assert (await one(app_client, Lesson, Lesson.id == master.id)).planned_start == master.planned_start
