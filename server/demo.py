@@ -1,4 +1,6 @@
-"""Demo data: one hub school with two teaching points, four users, a timetable and a week of lessons.
+"""Demo data: one hub school with two teaching points, four users, a timetable, a week of lessons
+ahead and the term's past weeks as lessons held, with who attended, so the oversight page has
+figures. No library recordings: a resource without its media files would not play.
 
 `load_demo` runs only against a database without users, and either loads everything or nothing.
 The sign-ins are fixed and public; `print_demo_sign_ins` says so when it prints them.
@@ -16,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .auth.secrets import hash_password
 from .config import Settings
 from .models import (
+    Attendance,
     Classroom,
     Course,
     Lesson,
     LessonKind,
+    LessonStatus,
     Role,
     School,
     SchoolKind,
@@ -30,6 +34,7 @@ from .models import (
     TimetableEntry,
     User,
 )
+from .signalling.codes import LeaveReason
 
 COUNTY = "清城区"
 HUB_NAME = "清远市第一中心小学"
@@ -37,7 +42,8 @@ POINT_NAMES = ("石角镇教学点", "龙塘镇教学点")
 GRADE = "三年级"
 # How far the generated lessons reach from today, in days (today included).
 LESSON_DAYS = 7
-TERM_BEFORE = timedelta(days=30)
+# The term began a little over eight weeks ago; its past days hold lessons already taught.
+TERM_BEFORE = timedelta(weeks=8, days=3)
 TERM_AFTER = timedelta(days=120)
 
 
@@ -206,4 +212,61 @@ async def _create(db: AsyncSession, settings: Settings) -> None:
         linked_classrooms=[music_room, *point_rooms],
         description="面向全区课堂直播，互动以文字提问为主。",
     ))
+    await db.flush()
+    # After today's lessons, so the lowest ids stay on those (page tests open lesson 1).
+    await _history(db, entries, teacher, music_room, point_rooms, zone, term_start, today)
+
+
+# Every how many past lessons each teaching point missed one (different, so they differ).
+ABSENT_EVERY = (11, 7)
+
+
+async def _history(db: AsyncSession, entries: list[tuple[TimetableEntry, _Slot]], teacher: User,
+                   host: Classroom, points: list[Classroom], zone: ZoneInfo, first: date,
+                   today: date) -> None:
+    """The timetable's lessons from the term's start to yesterday, held a minute late, with the
+    classrooms' attendance: each point misses some, and one point reconnects in the last one."""
+    held: list[Lesson] = []
+    day = first
+    while day < today:
+        for entry, slot in entries:
+            if entry.weekday == day.isoweekday():
+                start = _local(day, slot.start, zone)
+                held.append(Lesson(
+                    title=f"{entry.course.name}（专递课堂）", kind=LessonKind.dedicated,
+                    course=entry.course, timetable_entry_id=entry.id, timetable_slot=start,
+                    teacher=teacher, host_classroom=host, planned_start=start,
+                    planned_end=start + timedelta(minutes=slot.minutes),
+                    linked_classrooms=list(points), status=LessonStatus.ended,
+                    actual_start=start + timedelta(minutes=1),
+                    actual_end=start + timedelta(minutes=slot.minutes + 1), record=False,
+                ))
+        day += timedelta(days=1)
+    db.add_all(held)
+    await db.flush()  # attendance refers to the lessons by id
+
+    def stretch(lesson: Lesson, room: Classroom, role: str, part: int, since: datetime,
+                until: datetime, reason: LeaveReason) -> Attendance:
+        terminal = room.terminals[0]
+        return Attendance(lesson_id=lesson.id, participant_id=f"demo-{lesson.id}-{room.id}-{part}",
+                          identity=f"terminal:{terminal.id}", role=role, classroom_id=room.id,
+                          terminal_id=terminal.id, name=f"{room.name}·{terminal.name}",
+                          joined_at=since, left_at=until, leave_reason=reason.value)
+
+    for n, lesson in enumerate(held):
+        begin, end = lesson.actual_start, lesson.actual_end
+        assert begin is not None and end is not None
+        db.add(stretch(lesson, host, "host_classroom", 0, begin, end, LeaveReason.lesson_ended))
+        for room, every in zip(points, ABSENT_EVERY, strict=True):
+            if lesson is held[-1] and room is points[0]:  # a dropped link, back a minute later
+                drop = begin + timedelta(minutes=12)
+                db.add(stretch(lesson, room, "receiving_classroom", 0, begin, drop,
+                               LeaveReason.disconnected))
+                db.add(stretch(lesson, room, "receiving_classroom", 1,
+                               drop + timedelta(minutes=1), end, LeaveReason.lesson_ended))
+                continue
+            if n % every == every - 1:
+                continue  # this point did not come
+            db.add(stretch(lesson, room, "receiving_classroom", 0, begin, end,
+                           LeaveReason.lesson_ended))
     await db.flush()

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient, selectinload
 
 from server.auth.secrets import verify_password
 from server.config import Settings
-from server.demo import DEMO_SIGN_INS, HUB_NAME, load_demo, print_demo_sign_ins
+from server.demo import DEMO_SIGN_INS, HUB_NAME, POINT_NAMES, load_demo, print_demo_sign_ins
 from server.models import (
     Classroom,
     Lesson,
@@ -128,3 +128,64 @@ def test_print_sign_ins(capsys: pytest.CaptureFixture[str]) -> None:
     for sign_in in DEMO_SIGN_INS:
         assert sign_in.username in out and sign_in.password in out
     assert "WARNING" in out
+
+
+async def test_demo_books_no_classroom_or_teacher_twice(db: AsyncSession, settings: Settings) -> None:
+    from server.services.conflicts import lesson_conflicts, timetable_conflicts
+
+    assert await load_demo(db, settings) is True
+    lessons = list(await db.scalars(select(Lesson).options(selectinload(Lesson.linked_classrooms))))
+    entries = list(await db.scalars(
+        select(TimetableEntry).options(selectinload(TimetableEntry.linked_classrooms))))
+    db.expunge_all()
+    for record in (*lessons, *entries):
+        make_transient(record)  # as if each were being written now (its id keeps it apart)
+    assert lessons and entries
+    for lesson in lessons:
+        assert await lesson_conflicts(db, lesson) == [], lesson.title
+    for entry in entries:
+        assert await timetable_conflicts(db, entry) == [], entry.id
+    lessons[0].id = None  # the control: as a second copy, it double-books everything
+    assert {e.field for e in await lesson_conflicts(db, lessons[0])} == {
+        "host_classroom_id", "linked_classroom_ids", "teacher_id"}
+
+
+async def test_oversight_figures_match_the_demo_history(db: AsyncSession, settings: Settings) -> None:
+    from server.lifecycle.usage import Period, usage_report
+    from server.models import Attendance, LessonStatus
+
+    assert await load_demo(db, settings) is True
+    zone = ZoneInfo(settings.time_zone)
+    now = datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    term_start = await db.scalar(select(func.min(TimetableEntry.term_start)))
+    assert term_start is not None and (today - term_start).days >= 56  # eight weeks and more
+    report = await usage_report(db, Period(term_start, today - timedelta(days=1)), None, zone, now)
+
+    past = list(await db.scalars(select(Lesson).where(Lesson.planned_start < datetime.combine(
+        today, time(0), tzinfo=zone).astimezone(UTC))))
+    assert past and all(lesson.status is LessonStatus.ended for lesson in past)
+    minutes = sum((lesson.actual_end - lesson.actual_start).total_seconds() / 60  # type: ignore[operator]
+                  for lesson in past)
+    assert (report.total.planned, report.total.held, report.total.cancelled) == (len(past),
+                                                                                 len(past), 0)
+    assert round(report.total.minutes) == round(minutes)
+    assert report.total.recordings == report.total.views == 0  # no fake recordings
+    assert sum(week.held for week in report.weeks) == len(past) and len(report.weeks) >= 8
+
+    schools = {s.name: s for county in report.counties for s in county.schools}
+    absent_somewhere = False
+    for point in POINT_NAMES:
+        room = await db.scalar(select(Classroom.id).join(School).where(School.name == point))
+        came = await db.scalar(select(func.count(func.distinct(Attendance.lesson_id)))
+                               .where(Attendance.classroom_id == room))
+        usage = schools[point].usage
+        assert (usage.held, usage.expected, usage.joined) == (len(past), len(past), came)
+        absent_somewhere |= came < len(past)
+        assert not schools[point].uncovered
+    assert absent_somewhere
+    # One teaching point reconnected once: two stretches in the same lesson.
+    stretches = (await db.execute(select(Attendance.lesson_id, Attendance.classroom_id, func.count())
+                                  .group_by(Attendance.lesson_id, Attendance.classroom_id)
+                                  .having(func.count() > 1))).all()
+    assert len(stretches) == 1

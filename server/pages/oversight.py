@@ -1,4 +1,5 @@
-"""The bureau's oversight page, `/oversight`, and its table as CSV, `/oversight.csv`.
+"""The bureau's oversight page, `/oversight`, and its table as CSV, `/oversight.csv`, or as an
+Excel workbook, `/oversight.xlsx` (the table, then the weekly series).
 
 For administrators (every county, or one chosen with ?county=) and inspectors (their own county
 only). The period is ?from=&to= in local dates (the default time zone's), this week by default;
@@ -17,6 +18,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from sqlalchemy import func, select
 
 from ..auth.principal import Principal
@@ -29,6 +32,7 @@ from .common import N_, Translate, default_zone, signed_in_user, translator
 from .labels import SCHOOL_KINDS
 from .layout import page
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_DAYS = 400  # a school year and a little: keeps one request's work bounded
 
 COLUMNS = (N_("County"), N_("School"), N_("Kind"), N_("Lessons planned"), N_("Lessons held"),
@@ -50,6 +54,7 @@ class Line:
     cells: list[str]
     uncovered: bool
     total: bool  # a county's (or everything's) sum
+    usage: Usage  # the figures unformatted, for the workbook
 
 
 def _percent(value: float | None) -> str:
@@ -66,7 +71,7 @@ def _lines(tr: Translate, report: UsageReport) -> list[Line]:
     lines = []
     for county in report.counties:
         lines.append(Line(county.county, tr(N_("All schools")), "", _cells(county.usage),
-                          False, True))
+                          False, True, county.usage))
         for school in county.schools:
             lines.append(_school_line(tr, school))
     return lines
@@ -75,7 +80,7 @@ def _lines(tr: Translate, report: UsageReport) -> list[Line]:
 def _school_line(tr: Translate, school: SchoolUsage) -> Line:
     name = school.name if not school.hub_name else f"{school.name} ← {school.hub_name}"
     return Line(school.county, name, tr(SCHOOL_KINDS[school.kind]), _cells(school.usage),
-                school.uncovered, False)
+                school.uncovered, False, school.usage)
 
 
 def _parse_day(text: str | None) -> date | None:
@@ -180,6 +185,7 @@ async def oversight(request: web.Request) -> web.StreamResponse:
         "lines": _lines(tr, report),
         "uncovered": uncovered,
         "csv_url": f"/oversight.csv?{_query(report.period, chosen)}",
+        "xlsx_url": f"/oversight.xlsx?{_query(report.period, chosen)}",
         "poor_percent": f"{POOR_SHARE * 100:.0f}%",
     }
     return page(request, "oversight.html", ctx, title=tr(N_("Usage overview")))
@@ -205,6 +211,56 @@ async def oversight_csv(request: web.Request) -> web.StreamResponse:
     })
 
 
+def _workbook(tr: Translate, report: UsageReport) -> bytes:
+    """The table with its figures as numbers (hours to one decimal, attendance as a percentage
+    format over the fraction), then the lessons per week."""
+    book = Workbook()
+    table = book.active
+    assert table is not None
+    table.title = tr(N_("Usage by school"))
+    table.append([tr(c) for c in COLUMNS])
+    yes = tr(N_("yes"))
+    for line in _lines(tr, report):
+        u = line.usage
+        table.append([line.county, line.school, line.kind, u.planned, u.held, u.cancelled,
+                      round(u.hours, 1), u.attendance, u.recordings, u.views, u.poor_link,
+                      yes if line.uncovered else ""])
+        row = table.max_row
+        table.cell(row, 7).number_format = "0.0"
+        table.cell(row, 8).number_format = "0%"
+        if line.total:
+            for cell in table[row]:
+                cell.font = Font(bold=True)
+    for cell in table[1]:
+        cell.font = Font(bold=True)
+    table.freeze_panes = "A2"
+    for letter, width in (("A", 12), ("B", 36), ("C", 10)):
+        table.column_dimensions[letter].width = width
+
+    weeks = book.create_sheet(tr(N_("Lessons per week")))
+    weeks.append([tr(N_("Week starting")), tr(N_("Lessons planned")), tr(N_("Lessons held"))])
+    for week in report.weeks:
+        weeks.append([week.monday, week.planned, week.held])
+        weeks.cell(weeks.max_row, 1).number_format = "yyyy-mm-dd"
+    for cell in weeks[1]:
+        cell.font = Font(bold=True)
+    weeks.column_dimensions["A"].width = 14
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def oversight_xlsx(request: web.Request) -> web.StreamResponse:
+    report = (await _load(request)).report
+    name = f"usage-{report.period.first}-{report.period.last}"
+    return web.Response(body=_workbook(translator(request), report), headers={
+        "Content-Type": XLSX_TYPE,
+        "Content-Disposition": f'attachment; filename="{name}.xlsx"',
+        "Cache-Control": "no-store",
+    })
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/oversight", oversight)
     app.router.add_get("/oversight.csv", oversight_csv)
+    app.router.add_get("/oversight.xlsx", oversight_xlsx)

@@ -213,3 +213,39 @@ async def test_page_csv_and_scoping(live_app: TestClient, world: World, db: Asyn
     status, _, _ = await _get(live_app, "/oversight?from=2030-03-10&to=2030-03-01",
                               world.tokens["admin"])
     assert status == 400
+
+
+async def test_excel_workbook(live_app: TestClient, world: World, db: AsyncSession,
+                              clock: Clock) -> None:
+    from openpyxl import load_workbook
+
+    await _usage_world(db, world)
+    clock.at(date(2030, 3, 6), 12, 0)
+    page = (await _get(live_app, "/oversight", world.tokens["admin"]))[2].decode()
+    assert 'href="/oversight.xlsx?from=2030-03-04&amp;to=2030-03-10"' in page and "下载 Excel" in page
+
+    status, ctype, body = await _get(
+        live_app, f"/oversight.xlsx?from=2030-02-25&to=2030-03-10&county={COUNTY_A}",
+        world.tokens["admin"])
+    assert status == 200 and ctype.startswith("application/vnd.openxmlformats"), body[:200]
+    book = load_workbook(io.BytesIO(body))
+    assert book.sheetnames == ["各校应用统计", "每周课时"]
+    rows = [list(r) for r in book["各校应用统计"].iter_rows(values_only=True)]
+    assert rows[0][:5] == ["区县", "学校", "类型", "计划课时", "已上课时"]
+    assert rows[0][-1] == "未开课"
+    total, point_a, point_c = rows[1], rows[3], rows[5]
+    # Two weeks: last week's lesson for Point A adds to this week's four.
+    assert total[:3] == [COUNTY_A, "全部学校", None]
+    assert point_a[:7] == [COUNTY_A, "Point A", "教学点", 5, 3, 1, 1.9]
+    assert point_a[7] == 1.0 and point_a[8:11] == [2, 12, 1] and point_a[11] is None
+    assert isinstance(point_a[3], int) and isinstance(point_a[6], float)
+    assert book["各校应用统计"].cell(4, 8).number_format == "0%"
+    assert point_c[1] == "Point C ← Hub School" and point_c[7] is None and point_c[11] == "是"
+
+    weeks = [list(r) for r in book["每周课时"].iter_rows(values_only=True)]
+    assert weeks[0] == ["周起始日", "计划课时", "已上课时"]
+    assert [(w[0].date(), w[1], w[2]) for w in weeks[1:]] == [
+        (date(2030, 2, 25), 1, 1), (date(2030, 3, 4), 4, 2)]
+
+    status, _, _ = await _get(live_app, "/oversight.xlsx", world.tokens["teacher"])
+    assert status == 403
