@@ -105,7 +105,7 @@ class Consumer:
                        sequence_number=out_seq, timestamp=out_ts)
         wire_seq = out_seq & 0xFFFF
         self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
-        self._last_sent_at = time.monotonic()
+        self._last_sent_at = incoming.arrived
         self.sender.last_rtp = out_ts
         self.sender.last_sent_at = self._last_sent_at
         if self.sender.send_rtp(packet, len(packet) - header.payload_at):

@@ -351,14 +351,20 @@ def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
     (lip sync) and receivers can read which Publication an m-line carries."""
     transceiver = pc.addTransceiver(kind, direction="sendonly")
     prefer_codecs(transceiver, [mime_type])
-    sender = ForwardingSender(kind, transceiver.sender.transport, listener)
+    return transceiver, _install_sender(transceiver, listener, msid)
+
+
+def _install_sender(transceiver: RTCRtpTransceiver, listener: SenderListener,
+                    msid: tuple[str, str] | None) -> ForwardingSender:
+    """Put a forwarding sender in place of aiortc's own on `transceiver`."""
+    sender = ForwardingSender(transceiver.kind, transceiver.sender.transport, listener)
     if msid is None:
         sender._stream_id = transceiver.sender._stream_id
     else:
         sender._stream_id, sender._track_id = msid
     transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
     transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
-    return transceiver, sender
+    return sender
 
 
 # Answering a receive-only offer (a WHEP player) ------------------------------------------------
@@ -387,8 +393,4 @@ def answer_sending(transceiver: RTCRtpTransceiver, mime_type: str, listener: Sen
            and c.parameters.get("apt") == primary.payloadType]
     transceiver._codecs = [primary, *rtx]
     transceiver.direction = "sendonly"
-    sender = ForwardingSender(transceiver.kind, transceiver.sender.transport, listener)
-    sender._stream_id, sender._track_id = msid
-    transceiver._RTCRtpTransceiver__sender = sender  # type: ignore[attr-defined]
-    transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
-    return sender
+    return _install_sender(transceiver, listener, msid)

@@ -35,15 +35,16 @@ class Incoming:
     """One packet from the publisher as every Consumer sees it. The extension-mapped copy is
     made once per distinct mapping (in practice once), not once per Consumer."""
 
-    __slots__ = ("data", "header", "seq", "timestamp", "keyframe", "_mapped")
+    __slots__ = ("data", "header", "seq", "timestamp", "keyframe", "arrived", "_mapped")
 
     def __init__(self, data: bytes | bytearray, header: RtpHeader, seq: int, timestamp: int,
-                 keyframe: bool):
+                 keyframe: bool, arrived: float = 0.0):
         self.data = data
         self.header = header
         self.seq = seq  # extended
         self.timestamp = timestamp  # extended
         self.keyframe = keyframe
+        self.arrived = arrived  # time.monotonic(), read once for every Consumer
         self._mapped: dict[tuple[tuple[int, int], ...], bytearray] = {}
 
     def mapped(self, key: tuple[tuple[int, int], ...], extension_ids: dict[int, int]) -> bytearray:
@@ -122,7 +123,7 @@ class Producer:
         sinks: list[Sink] = [*self.consumers, *self.taps]
         if self.needs_keyframe and any(s.waiting_for_keyframe for s in sinks):
             keyframe = self._is_keyframe(memoryview(data)[header.payload_at:])
-        packet = Incoming(data, header, seq, timestamp, keyframe)
+        packet = Incoming(data, header, seq, timestamp, keyframe, time.monotonic())
         for sink in sinks:
             sink.forward(packet)
 
