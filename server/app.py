@@ -35,6 +35,7 @@ from .library.storage import LibraryStorage
 from .lifecycle.attendance import AttendanceLog
 from .lifecycle.scheduler import LessonScheduler, SchedulePolicy
 from .live.lessons import LiveLessons
+from .logs import access_middleware
 from .models import utcnow
 from .templating import setup_templates
 
@@ -122,7 +123,9 @@ def create_app(settings: Settings,
     """`job_kinds` replaces the registered job handlers (tests run their own)."""
     app = web.Application(
         client_max_size=settings.max_body_kb * 1024,
-        middlewares=[error_middleware, auth_middleware, csrf_middleware],
+        # Outermost, so the access line has the status the client got.
+        middlewares=[access_middleware]
+        + [error_middleware, auth_middleware, csrf_middleware],
     )
     app[SETTINGS] = settings
     app[THROTTLE] = MemoryLoginThrottle(settings.login_attempts, settings.login_window_s)

@@ -30,9 +30,19 @@ class AuditTag(StrEnum):
     inspection_ended = "lesson.inspection_ended"
 
 
+def _context(tag: AuditTag, actor: str, target: str | None) -> dict[str, object]:
+    """Fields for structured logs (server/logs.py); a target "lesson:7" adds lesson_id 7."""
+    fields: dict[str, object] = {"audit": tag.value, "actor": actor, "target": target}
+    kind, _, ident = (target or "").partition(":")
+    if kind.isidentifier() and ident.isdigit():
+        fields[f"{kind}_id"] = int(ident)
+    return fields
+
+
 def record(db: AsyncSession, tag: AuditTag, actor: Principal | str, target: str | None = None,
            **detail: object) -> None:
     """Adds the event to `db`'s transaction; it is stored when the caller commits."""
     name = actor if isinstance(actor, str) else actor.audit_name
-    log.info("%s actor=%s target=%s %s", tag.value, name, target, detail or "")
+    log.info("%s actor=%s target=%s %s", tag.value, name, target, detail or "",
+             extra=_context(tag, name, target))
     db.add(AuditEvent(tag=tag.value, actor=name, target=target, detail=dict(detail)))

@@ -1,11 +1,10 @@
-"""`kelian` command: serve, db upgrade, user add, demo, worker, holiday, timetable."""
+"""`kelian` command: serve, db upgrade, user add, demo, worker, holiday, timetable, failures."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-import logging
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,9 +12,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from .config import ConfigError, Settings, load_settings
+from .logs import setup_logging
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     generate = timetable_sub.add_parser(
         "generate", help="make the timetable's lessons from now on (the scheduler does this too)")
     generate.add_argument("--days", type=int, help="how far ahead (KELIAN_TIMETABLE_DAYS)")
+
+    failures = sub.add_parser(
+        "failures", help="one day's classrooms that failed to join their lesson, by school")
+    failures.add_argument("--day", type=date.fromisoformat,
+                          help="YYYY-MM-DD (default: yesterday, in KELIAN_TIME_ZONE)")
     return parser
 
 
@@ -105,8 +110,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         elif settings.demo:
             print("(demo data was loaded on an earlier start; its sign-ins are in the README)")
 
+    # aiohttp's own access log would write query strings (kiosk tokens) and WHIP stream keys;
+    # kelian.access logs each request instead, without either.
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_context,
-                print=announce, shutdown_timeout=5)
+                print=announce, shutdown_timeout=5, access_log=None)
     return 0
 
 
@@ -260,9 +267,37 @@ def cmd_timetable(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go())
 
 
+def cmd_failures(args: argparse.Namespace, settings: Settings) -> int:
+    """The daily summary as plain text for a cron mail, in the default UI language; exit 0
+    also when there were none (the text says so)."""
+    from zoneinfo import ZoneInfo
+
+    from .database import create_engine, session_factory, upgrade
+    from .i18n import Translator
+    from .models import utcnow
+    from .pages.failures import day_summary, summary_text
+
+    tz = ZoneInfo(settings.time_zone)
+    day = args.day or utcnow().astimezone(tz).date() - timedelta(days=1)
+    tr = Translator(settings.web_dir / "locale", settings.default_locale).get(None).gettext
+
+    async def go() -> int:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+            async with session_factory(engine)() as db:
+                summary = await day_summary(db, true(), day, tz)
+        finally:
+            await engine.dispose()
+        sys.stdout.write(summary_text(tr, summary, settings.time_zone))
+        return 0
+
+    return _run(go())
+
+
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
                                 "demo": cmd_demo, "worker": cmd_worker, "holiday": cmd_holiday,
-                                "timetable": cmd_timetable}
+                                "timetable": cmd_timetable, "failures": cmd_failures}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,8 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kelian: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings)
     return COMMANDS[args.command](args, settings)
 
 

@@ -74,6 +74,16 @@ class Settings:
         default=False, metadata={"doc": "Load demo data on first start (empty database)."}
     )
     log_level: str = field(default="INFO", metadata={"doc": "DEBUG, INFO, WARNING or ERROR."})
+    log_format: str = field(
+        default="text",
+        metadata={"doc": "text (one readable line per record) or json (one JSON object per "
+                         "line, with context fields and an access line per request)."},
+    )
+    rtmp_port: int = field(
+        default=1935,
+        metadata={"doc": "TCP port where encoders push RTMP (`rtmp://host:PORT/live/<stream "
+                         "key>`), on `host`; 0 turns RTMP off."},
+    )
     # Background jobs (transcoding).
     jobs_in_process: bool = field(
         default=True,
@@ -112,6 +122,12 @@ class Settings:
         metadata={"doc": "Minutes after the planned end a lesson ends even while its teacher "
                          "is still teaching."},
     )
+    join_alarm_min: int = field(
+        default=3,
+        metadata={"doc": "Minutes after a lesson went live (from its planned start at the "
+                         "earliest) a linked classroom that has not joined counts as failed "
+                         "to join: its teacher is told and its school sees it."},
+    )
     link_sample_s: int = field(
         default=5,
         metadata={"doc": "How often each participant's link quality is sampled, in seconds."},
@@ -134,6 +150,7 @@ class Settings:
 
 _LOCALES = ("zh_CN", "en")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS = ("text", "json")
 
 
 def setting_names() -> list[str]:
@@ -177,6 +194,8 @@ def _validate(s: Settings) -> None:
         raise bad("default_locale", f"{s.default_locale!r}; use one of {', '.join(_LOCALES)}")
     if s.log_level.upper() not in _LOG_LEVELS:
         raise bad("log_level", f"{s.log_level!r}; use one of {', '.join(_LOG_LEVELS)}")
+    if s.log_format not in _LOG_FORMATS:
+        raise bad("log_format", f"{s.log_format!r}; use one of {', '.join(_LOG_FORMATS)}")
     if s.session_hours < 1:
         raise bad("session_hours", "must be at least 1")
     if s.max_body_kb < 1:
@@ -187,8 +206,12 @@ def _validate(s: Settings) -> None:
         raise bad("jobs_concurrency", "must be at least 1")
     if s.scheduler_interval_s < 1:
         raise bad("scheduler_interval_s", "must be at least 1")
+    if not 0 <= s.rtmp_port <= 65535:
+        raise bad("rtmp_port", "must be a TCP port (1-65535), or 0 for no RTMP")
     if s.link_sample_s < 1:
         raise bad("link_sample_s", "must be at least 1")
+    if s.join_alarm_min < 1:
+        raise bad("join_alarm_min", "must be at least 1")
     if s.timetable_days < 1:
         raise bad("timetable_days", "must be at least 1")
     for name in ("lesson_open_early_min", "lesson_warn_min", "lesson_grace_min"):

@@ -21,6 +21,7 @@ from .models import (
     Attendance,
     Classroom,
     Course,
+    Holiday,
     Lesson,
     LessonKind,
     LessonStatus,
@@ -125,8 +126,10 @@ async def _create(db: AsyncSession, settings: Settings) -> None:
 
     recording_room, music_room = classroom("录播教室"), classroom("音乐教室")
     recording_room.sources = [
+        # An example camera, off: nothing answers at this address on a demo machine, and an
+        # enabled one would be pulled (and reported unreachable) in every lesson here.
         Source(name="教师机位", kind=SourceKind.rtsp, role=SourceRole.teacher,
-               url="rtsp://127.0.0.1:8554/teacher")
+               url="rtsp://127.0.0.1:8554/teacher", enabled=False)
     ]
     hub = School(name=HUB_NAME, kind=SchoolKind.hub, county=COUNTY, time_zone=zone_name,
                  classrooms=[recording_room, music_room])
@@ -212,6 +215,10 @@ async def _create(db: AsyncSession, settings: Settings) -> None:
         linked_classrooms=[music_room, *point_rooms],
         description="面向全区课堂直播，互动以文字提问为主。",
     ))
+    # Holidays for the admin page, beyond the days the scheduler generates by default (14), so
+    # a fresh start keeps its lessons: the hub's sports day and a county-wide research day.
+    db.add_all([Holiday(day=today + timedelta(days=30), name="校运动会", school_id=hub.id),
+                Holiday(day=today + timedelta(days=45), name="全区教研活动日", county=COUNTY)])
     await db.flush()
     # After today's lessons, so the lowest ids stay on those (page tests open lesson 1).
     await _history(db, entries, teacher, music_room, point_rooms, zone, term_start, today)

@@ -367,6 +367,37 @@ class LessonOut(Out):
     created_at: datetime
 
 
+# Holidays ------------------------------------------------------------------------------------
+
+
+class HolidayIn(In):
+    day: date
+    name: Name
+    school_id: Id | None = Field(default=None, description="For one school; or give county")
+    county: ShortText | None = Field(
+        default=None, description="For every school of a county; neither means everywhere")
+    teaches_weekday: Weekday | None = Field(
+        default=None, description="A swapped working day (调休): this weekday's timetable runs")
+
+
+class HolidayPatch(In):
+    day: date | None = None
+    name: Name | None = None
+    school_id: Id | None = None
+    county: ShortText | None = None
+    teaches_weekday: Weekday | None = None
+
+
+class HolidayOut(Out):
+    id: int
+    day: date
+    name: str
+    school_id: int | None
+    county: str | None
+    teaches_weekday: int | None
+    created_at: datetime
+
+
 class Page(BaseModel):
     """One page of a list."""
 

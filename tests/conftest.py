@@ -111,7 +111,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     """Settings as `kelian serve` would have them, with no environment leaking in, and no
     lesson scheduler: lessons move only when a test moves them (tests/lifecycle turn it on)."""
     return load_settings(env={}, overrides={"data_dir": str(tmp_path), "database_url": db_url,
-                                            "scheduler": False})
+                                            "scheduler": False, "rtmp_port": 0})
 
 
 @pytest.fixture

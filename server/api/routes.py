@@ -24,6 +24,7 @@ PLURALS: dict[Kind, str] = {
     Kind.course: "courses",
     Kind.timetable_entry: "timetable-entries",
     Kind.lesson: "lessons",
+    Kind.holiday: "holidays",
 }
 
 

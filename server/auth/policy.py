@@ -7,6 +7,10 @@
 - inspector: reads everything in their county; changes nothing.
 - terminal: reads its own classroom, school and the lessons that classroom takes part in.
 
+Holidays: admins manage every one (everywhere, a county's, a school's); teachers and inspectors
+read those that reach their schools (everywhere, their county's, their schools'). Kelian has one
+kind of admin, so there are no county or school admins with a narrower reach.
+
 `visible()` gives the SQL condition that scopes a list; `can_change()` decides a write on one
 record. Both read only the principal and the record's own columns, so they stay pure.
 """
@@ -16,13 +20,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..models import (
     Base,
     Classroom,
     Course,
+    Holiday,
     Lesson,
     Role,
     School,
@@ -47,6 +52,7 @@ class Kind(StrEnum):
     course = "course"
     timetable_entry = "timetable_entry"
     lesson = "lesson"
+    holiday = "holiday"
 
 
 MODELS: dict[Kind, type[Base]] = {
@@ -58,6 +64,7 @@ MODELS: dict[Kind, type[Base]] = {
     Kind.course: Course,
     Kind.timetable_entry: TimetableEntry,
     Kind.lesson: Lesson,
+    Kind.holiday: Holiday,
 }
 
 
@@ -107,6 +114,10 @@ def _scoped(kind: Kind, schools: ColumnElement[bool]) -> ColumnElement[bool]:
             return _classroom_ids_cond(TimetableEntry.hub_classroom_id, classrooms)
         case Kind.lesson:
             return _lessons_touching(classrooms)
+        case Kind.holiday:  # the holidays that reach those schools
+            return or_(and_(Holiday.school_id.is_(None), Holiday.county.is_(None)),
+                       _school_ids_cond(Holiday.school_id, schools),
+                       Holiday.county.in_(select(School.county).where(schools)))
 
 
 def visible(p: Principal, kind: Kind) -> ColumnElement[bool]:

@@ -63,6 +63,13 @@ class Progress:
 Handler = Callable[[dict[str, Any], Progress], Awaitable[None]]
 
 
+def _context(claim: Claim) -> dict[str, object]:
+    """A job's fields for structured logs (server/logs.py)."""
+    return {"job_id": claim.job_id, "job_kind": claim.kind, "attempt": claim.attempt,
+            "worker": claim.worker, "subject": f"{claim.subject_type}:{claim.subject_id}"
+            if claim.subject_type else None}
+
+
 def default_worker_id() -> str:
     # Host and pid say where to look; the suffix tells a restarted process from its predecessor.
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
@@ -203,7 +210,7 @@ class JobRunner:
     async def _supervise(self, running: _Running) -> None:
         claim = running.claim
         log.info("job %d (%s) attempt %d of %d started", claim.job_id, claim.kind, claim.attempt,
-                 claim.max_attempts)
+                 claim.max_attempts, extra=_context(claim))
         beat = asyncio.create_task(self._beat(running))
         try:
             await asyncio.wait({running.work})
@@ -222,19 +229,23 @@ class JobRunner:
         claim, work = running.claim, running.work
         error = None if work.cancelled() else work.exception()
         if running.lost:
-            log.info("job %d stopped: cancelled, or its lease was taken over", claim.job_id)
+            log.info("job %d stopped: cancelled, or its lease was taken over", claim.job_id,
+                     extra=_context(claim))
         elif work.cancelled() or isinstance(error, JobStopped):
             await self.queue.release(claim)
-            log.info("job %d given back to the queue (worker stopping)", claim.job_id)
+            log.info("job %d given back to the queue (worker stopping)", claim.job_id,
+                     extra=_context(claim))
         elif error is None:
             await self.queue.complete(claim)
-            log.info("job %d (%s) done", claim.job_id, claim.kind)
+            log.info("job %d (%s) done", claim.job_id, claim.kind, extra=_context(claim))
         elif isinstance(error, JobError):
             state = await self.queue.fail(claim, error.code, error.message, retry=error.retry)
             log.warning("job %d (%s) failed: %s: %s (now %s)", claim.job_id, claim.kind,
-                        error.code, error.message, state)
+                        error.code, error.message, state,
+                        extra=_context(claim) | {"error": error.code, "state": state})
         else:
-            log.error("job %d (%s) crashed", claim.job_id, claim.kind, exc_info=error)
+            log.error("job %d (%s) crashed", claim.job_id, claim.kind, exc_info=error,
+                      extra=_context(claim))
             await self.queue.fail(claim, JobErrorCode.crashed, f"{type(error).__name__}: {error}")
 
     async def _beat(self, running: _Running) -> None:

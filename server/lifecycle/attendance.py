@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.interface import RoomStats
 
+from ..live.attendance import ViewerReport
 from ..live.participant import Participant
 from ..live.room import LiveRoom
 from ..models import Attendance, LinkSample, Source, Terminal, utcnow
@@ -86,8 +87,11 @@ class AttendanceLog:
         self._events.append(_Left(lesson_id, participant.participant_id, reason.value,
                                   self._clock()))
         minute = self._minutes.pop((lesson_id, participant.participant_id), None)
-        if minute is not None and minute.samples:
+        if minute is not None and not minute.empty:
             self._rows.append(minute.row())
+
+    def reported(self, lesson_id: int, participant_id: str, report: ViewerReport) -> None:
+        self._fold(lesson_id, participant_id, self._clock()).report(report)
 
     # Link quality ------------------------------------------------------------------------------
 
@@ -131,7 +135,7 @@ class AttendanceLog:
 
     def _finish(self, key: tuple[int, str], minute: Minute) -> None:
         del self._minutes[key]
-        if minute.samples:
+        if not minute.empty:
             self._rows.append(minute.row())
 
     # Writing -----------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from statistics import fmean
 
 from media.interface import RoomStats, TrackStats
 
+from ..live.attendance import ViewerReport
+
 
 class Grade(StrEnum):
     """As the live pages grade a link (web/static/live/ui.js), with the round trip added."""
@@ -29,6 +31,9 @@ class Grade(StrEnum):
 LOSS_PCT = (2.0, 8.0)
 JITTER_MS = (60.0, 150.0)
 RTT_MS = (250.0, 500.0)
+# Frames per second a terminal shows of the main video (the other way round: poor below the
+# first, fair below the second). Classroom cameras send 25–30.
+FPS = (10.0, 20.0)
 
 
 def grade(loss_pct: float | None, rtt_ms: float | None, jitter_ms: float | None) -> Grade | None:
@@ -111,6 +116,10 @@ class Minute:
     jitters: list[float] = field(default_factory=list)
     down_kbps: float = 0.0  # sums, divided by `samples` when read
     up_kbps: float = 0.0
+    reports: int = 0  # the participant's own reports (`ViewerReport`)
+    fps: list[float] = field(default_factory=list)
+    freezes: int = 0
+    freeze_ms: int = 0
 
     def add(self, reading: Reading) -> None:
         self.samples += 1
@@ -123,6 +132,17 @@ class Minute:
         self.down_kbps += reading.down_kbps
         self.up_kbps += reading.up_kbps
 
+    def report(self, report: ViewerReport) -> None:
+        self.reports += 1
+        if report.fps is not None:
+            self.fps.append(report.fps)
+        self.freezes += report.freezes
+        self.freeze_ms += report.freeze_ms
+
+    @property
+    def empty(self) -> bool:
+        return not self.samples and not self.reports
+
     def row(self) -> dict[str, object]:
         """The columns of its `LinkSample`."""
         n = max(1, self.samples)
@@ -133,6 +153,8 @@ class Minute:
             "loss_pct": round(min(100.0, 100 * self.lost / self.sent), 2) if self.sent else None,
             "jitter_ms": round(fmean(self.jitters), 1) if self.jitters else None,
             "down_kbps": round(self.down_kbps / n, 1), "up_kbps": round(self.up_kbps / n, 1),
+            "fps": round(fmean(self.fps), 1) if self.fps else None,
+            "freezes": self.freezes, "freeze_ms": min(self.freeze_ms, 60_000),
         }
 
 

@@ -72,6 +72,8 @@ class MinuteQuality:
     jitter_ms: float | None
     down_kbps: float
     up_kbps: float
+    fps: float | None = None  # the participant's own reports
+    freezes: int = 0
 
     @property
     def grade(self) -> Grade | None:
@@ -99,6 +101,8 @@ def merge_minutes(samples: Iterable[LinkSample]) -> list[MinuteQuality]:
             jitter_ms=_mean((r.jitter_ms, r.samples) for r in rows),
             down_kbps=_mean((r.down_kbps, r.samples) for r in rows) or 0.0,
             up_kbps=_mean((r.up_kbps, r.samples) for r in rows) or 0.0,
+            fps=min((r.fps for r in rows if r.fps is not None), default=None),
+            freezes=sum(r.freezes for r in rows),
         ))
     return merged
 
@@ -123,6 +127,11 @@ class AttendeeReport:
         for stretch in self.stretches:
             joins[stretch.identity] = joins.get(stretch.identity, 0) + 1
         return sum(n - 1 for n in joins.values())
+
+    @property
+    def freezes(self) -> int:
+        """Freezes of the video it showed, from its own reports (terminals send them)."""
+        return sum(m.freezes for m in self.minutes)
 
     @property
     def grade(self) -> Grade | None:

@@ -13,6 +13,9 @@ Every few seconds `tick` does, in order:
 5. end: `grace` after its deadline a live lesson ends, unless its teacher is still teaching
    (in the Room and publishing): then it ends when they stop, and `max_overrun` after the
    deadline at the latest. Ad-hoc lessons end so too: a forgotten Room would run all night.
+6. alarm: a linked classroom with no attendance `join_alarm` after the lesson went live is
+   recorded as failed to join, once, and the host gets `event.notice classroom_not_joined`;
+   one that joins later gets its `joined_at` (`failures`).
 
 The deadline is the planned end; a lesson that went live only after its planned end (a make-up
 started by hand) gets its planned length from when it went live.
@@ -47,6 +50,7 @@ from ..services.lessons import move_status
 from ..signalling import schema as wire
 from ..signalling.codes import NoticeCode
 from .clock import Clock
+from .failures import detect, note_late_joins
 from .timetable import generate_lessons
 
 log = logging.getLogger("kelian.lifecycle.scheduler")
@@ -62,6 +66,7 @@ class SchedulePolicy:
     grace: timedelta = timedelta(minutes=5)
     max_overrun: timedelta = timedelta(minutes=20)
     timetable_days: int = 14
+    join_alarm: timedelta = timedelta(minutes=3)
 
     @classmethod
     def from_settings(cls, s: Settings) -> SchedulePolicy:
@@ -69,7 +74,8 @@ class SchedulePolicy:
                    warn_before=timedelta(minutes=s.lesson_warn_min),
                    grace=timedelta(minutes=s.lesson_grace_min),
                    max_overrun=timedelta(minutes=s.lesson_max_overrun_min),
-                   timetable_days=s.timetable_days)
+                   timetable_days=s.timetable_days,
+                   join_alarm=timedelta(minutes=s.join_alarm_min))
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Tick:
     warned: list[int] = field(default_factory=list)
     overrunning: list[int] = field(default_factory=list)  # past grace, teacher still teaching
     ended: list[int] = field(default_factory=list)
+    not_joined: list[tuple[int, int]] = field(default_factory=list)  # (lesson, classroom)
 
 
 def deadline(planned_start: datetime, planned_end: datetime,
@@ -127,11 +134,19 @@ class LessonScheduler:
         while True:
             try:
                 done = await self.tick()
-                if done.opened or done.ended or done.created or done.cancelled:
-                    log.info("scheduler: %s", done)
+                if done.opened or done.ended or done.created or done.cancelled \
+                        or done.not_joined:
+                    log.info("scheduler: %s", done, extra={  # not "created": a LogRecord's
+                        "opened": done.opened, "ended": done.ended,
+                        "lessons_created": done.created, "lessons_cancelled": done.cancelled})
             except Exception:
                 log.exception("scheduler tick failed")
             await asyncio.sleep(self.interval_s)
+
+    def regenerate(self) -> None:
+        """Generate the timetable's lessons on the next tick, not only every ten minutes (after
+        the timetable or the holidays changed)."""
+        self._generated_at = None
 
     async def tick(self) -> Tick:
         """One pass over the lessons at the clock's time; each step on its own, so one
@@ -139,7 +154,8 @@ class LessonScheduler:
         async with self._lock:
             now = self._clock()
             done = Tick()
-            for step in (self._generate, self._open, self._record, self._warn_and_end):
+            for step in (self._generate, self._open, self._record, self._warn_and_end,
+                         self._alarm):
                 try:
                     await step(now, done)
                 except Exception:
@@ -239,6 +255,27 @@ class LessonScheduler:
                 participant.outbox.send(notice)
                 told = True
         return told
+
+    async def _alarm(self, now: datetime, done: Tick) -> None:
+        def present(lesson_id: int) -> list[str]:
+            room = self._live.get(lesson_id)
+            return [] if room is None else [p.identity for p in room.participants.values()]
+
+        await note_late_joins(self._sessions, now)
+        for missing in await detect(self._sessions, now, self.policy.join_alarm, present):
+            done.not_joined.append((missing.lesson_id, missing.classroom_id))
+            room = self._live.get(missing.lesson_id)
+            if room is not None:
+                self._tell_not_joined(room, missing.label)
+
+    def _tell_not_joined(self, room: LiveRoom, label: str) -> None:
+        minutes = round(self.policy.join_alarm.total_seconds() / 60)
+        notice = wire.Notice(code=NoticeCode.classroom_not_joined, classroom=label,
+                             message=f"{label} has not joined the lesson {minutes} min after "
+                                     f"it began")
+        for participant in list(room.participants.values()):
+            if participant.role is ParticipantRole.host:
+                participant.outbox.send(notice)
 
     async def _end(self, lesson_id: int, now: datetime) -> bool:
         async with self._sessions() as db:

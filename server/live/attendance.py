@@ -7,10 +7,20 @@ not block: they happen inside joins and leaves.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..signalling.codes import LeaveReason
 from .participant import Participant
+
+
+@dataclass(frozen=True)
+class ViewerReport:
+    """A participant's own measurement of what it shows (see `stats.report`)."""
+
+    fps: float | None
+    freezes: int
+    freeze_ms: int
 
 
 class AttendanceSink(Protocol):
@@ -19,3 +29,6 @@ class AttendanceSink(Protocol):
 
     def left(self, lesson_id: int, participant: Participant, reason: LeaveReason) -> None:
         """`participant` left (or was closed out with the Room)."""
+
+    def reported(self, lesson_id: int, participant_id: str, report: ViewerReport) -> None:
+        """`participant_id` sent its own figures of what it receives."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from media.interface import MediaService
 
@@ -29,6 +30,23 @@ class LiveLessons:
         self._rooms: dict[int, LiveRoom] = {}
         self._ended: set[int] = set()  # never reopened by a late join
         self._lock = asyncio.Lock()
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call `changed` (synchronously, briefly) whenever a Room opens or closes: what runs
+        beside the lessons (e.g. server/ingest/rtsp.py) follows them."""
+        self._watchers.append(changed)
+
+    def unwatch(self, changed: Callable[[], None]) -> None:
+        if changed in self._watchers:
+            self._watchers.remove(changed)
+
+    def _changed(self) -> None:
+        for changed in list(self._watchers):
+            try:
+                changed()
+            except Exception:  # a watcher's failure must not fail a lesson's start or end
+                log.exception("a lesson watcher failed")
 
     def get(self, lesson_id: int) -> LiveRoom | None:
         room = self._rooms.get(lesson_id)
@@ -48,9 +66,11 @@ class LiveLessons:
             if room is None:
                 room = await LiveRoom.open(lesson, self.media, self.recordings, self.attendance)
                 self._rooms[lesson.lesson_id] = room
-                log.info("lesson %d: room %s opened", lesson.lesson_id, lesson.room_id)
+                log.info("lesson %d: room %s opened", lesson.lesson_id, lesson.room_id,
+                         extra={"lesson_id": lesson.lesson_id, "room_id": lesson.room_id})
                 if lesson.record and self.recordings is not None:
                     room.start_recording_soon()
+                self._changed()
             return room
 
     async def end(self, lesson_id: int) -> None:
@@ -59,6 +79,7 @@ class LiveLessons:
         room = self._rooms.pop(lesson_id, None)
         if room is not None:
             await room.close(LeaveReason.lesson_ended)
+            self._changed()
 
     def rooms(self) -> list[LiveRoom]:
         return [room for room in self._rooms.values() if not room.closed]

@@ -90,7 +90,7 @@ class RoomRecorder:
                 screen=feeds[RecordingTrack.screen], audio=feeds[RecordingTrack.audio])
             self.recording_id, self._feeds = recording_id, dict(feeds)
             log.info("lesson %d: recording %s started in %s", self.lesson_id, recording_id,
-                     directory)
+                     directory, extra={"lesson_id": self.lesson_id, "recording_id": recording_id})
             return True
 
     async def stop(self, error: str | None = None) -> bool:
@@ -109,7 +109,9 @@ class RoomRecorder:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._store.finish(recording_id, segments, error)
             log.info("lesson %d: recording %s stopped (%d segments)", self.lesson_id,
-                     recording_id, len(segments))
+                     recording_id, len(segments),
+                     extra={"lesson_id": self.lesson_id, "recording_id": recording_id,
+                            "segments": len(segments), "error": error})
             return True
 
     def update(self, feeds: Feeds) -> None:

@@ -45,7 +45,7 @@ from ..models import LessonKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
 from . import rules
-from .attendance import AttendanceSink
+from .attendance import AttendanceSink, ViewerReport
 from .participant import Participant
 from .recording import Feeds, RecordingStore, RoomRecorder, choose_feeds
 
@@ -163,7 +163,7 @@ class LiveRoom:
         self.participants[participant.participant_id] = participant
         self._identities[participant.identity] = participant.participant_id
         log.info("%s: %s joined as %s (%s)", self.lesson.room_id, participant.participant_id,
-                 participant.role.value, participant.identity)
+                 participant.role.value, participant.identity, extra=self._context(participant))
         self._attend(participant)
         self.resync()  # it receives what is already published
         return self.state_for(participant)
@@ -175,7 +175,8 @@ class LiveRoom:
         participant.left = True
         if self._identities.get(participant.identity) == participant_id:
             del self._identities[participant.identity]
-        log.info("%s: %s left (%s)", self.lesson.room_id, participant_id, reason.value)
+        log.info("%s: %s left (%s)", self.lesson.room_id, participant_id, reason.value,
+                 extra=self._context(participant) | {"reason": reason.value})
         self._attend(participant, reason)
         if participant.classroom is not None and reason in UNPLANNED_LEAVES:
             self.dropped[participant.classroom] = datetime.now(UTC)  # it should come back
@@ -198,6 +199,12 @@ class LiveRoom:
                               participant_id)
         self.resync()
 
+    def _context(self, participant: Participant) -> dict[str, object]:
+        """A participant's fields for structured logs (server/logs.py)."""
+        return {"lesson_id": self.lesson.lesson_id, "room_id": self.lesson.room_id,
+                "participant": participant.participant_id, "role": participant.role.value,
+                "identity": participant.identity, "classroom": participant.classroom}
+
     def _attend(self, participant: Participant, left: LeaveReason | None = None) -> None:
         if self.attendance is None:
             return
@@ -209,6 +216,11 @@ class LiveRoom:
         except Exception:  # a record missed must not break the Room
             log.exception("%s: attendance of %s failed", self.lesson.room_id,
                           participant.participant_id)
+
+    def report(self, participant: Participant, report: ViewerReport) -> None:
+        """A participant's own figures of what it receives, for the lesson's link quality."""
+        if self.attendance is not None:
+            self.attendance.reported(self.lesson.lesson_id, participant.participant_id, report)
 
     def stage(self) -> list[str]:
         return [p.participant_id for p in self.participants.values() if p.on_stage]
@@ -509,4 +521,6 @@ class LiveRoom:
             await self.media.close(media_reason)
         except Exception:
             log.exception("%s: closing the media room failed", self.lesson.room_id)
-        log.info("%s: closed (%s)", self.lesson.room_id, reason.value)
+        log.info("%s: closed (%s)", self.lesson.room_id, reason.value,
+                 extra={"lesson_id": self.lesson.lesson_id, "room_id": self.lesson.room_id,
+                        "reason": reason.value})

@@ -15,6 +15,7 @@ from .enums import (
     SourceRole,
     Visibility,
 )
+from .failures import JoinFailure
 from .jobs import Job
 from .library import Recording, Rendition, Resource
 from .org import Classroom, School, Source, Terminal
@@ -30,7 +31,7 @@ from .teaching import (
 
 __all__ = [
     "ApiToken", "Attendance", "AuditEvent", "Base", "Classroom", "Course", "Holiday", "Job",
-    "JobState", "Lesson", "LessonKind", "LinkSample",
+    "JobState", "JoinFailure", "Lesson", "LessonKind", "LinkSample",
     "LessonStatus", "Recording", "RecordingState", "Rendition", "Resource", "ResourceState",
     "Role", "School", "SchoolKind", "Source", "SourceKind", "SourceRole", "Visibility",
     "Terminal", "TimetableEntry", "UTCDateTime", "User", "UserSession", "lesson_classroom",

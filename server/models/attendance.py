@@ -58,3 +58,8 @@ class LinkSample(Base):
     down_kbps: Mapped[float] = mapped_column(Float, default=0.0)
     # What the participant publishes (its uplink), as received by the relay.
     up_kbps: Mapped[float] = mapped_column(Float, default=0.0)
+    # From the participant's own reports (a terminal's getStats): the frame rate it shows of
+    # the main video, and its freezes (count and time frozen) within the minute.
+    fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    freezes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    freeze_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

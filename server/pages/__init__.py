@@ -10,11 +10,24 @@
   uploads, and its media files and downloads.
 - `report`: a lesson's attendance and link quality (`charts` draws its SVG).
 - `oversight`: usage per county, school and teaching point over a period, and its CSV.
+- `failures`: classrooms that failed to join their lesson (home page panel, daily summary).
 """
 
 from aiohttp import web
 
-from . import admin, auth, dashboard, errors, library, library_files, library_upload, live, oversight, report
+from . import (
+    admin,
+    auth,
+    dashboard,
+    errors,
+    failures,
+    library,
+    library_files,
+    library_upload,
+    live,
+    oversight,
+    report,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -28,4 +41,5 @@ def setup(app: web.Application) -> None:
     library_files.setup(app)
     report.setup(app)
     oversight.setup(app)
+    failures.setup(app)
     errors.setup(app)

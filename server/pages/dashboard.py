@@ -21,6 +21,7 @@ from ..services.lessons import end_lesson, start_lesson
 from ..services.records import create_record, list_records
 from ..services.specs import LESSON
 from .common import N_, format_day, redirect, see_other, signed_in_user, translator, zone
+from .failures import recent_rows
 from .forms import FormContext, FormState, bind, default_values, place_errors, read
 from .kinds import ADHOC_LESSON_FIELDS
 from .labels import LESSON_KINDS, LESSON_STATUSES
@@ -127,6 +128,7 @@ async def _context(request: web.Request, db: AsyncSession, who: Principal,
         "adhoc": None,
         "adhoc_open": False,
         "adhoc_errors": [],
+        "failures": await recent_rows(request, db, who),
     }
     if _may_add_lessons(who):
         fctx = FormContext(request, db, who)

@@ -400,8 +400,58 @@ LESSONS = AdminKind(
     title_of=lambda r: r.title,
 )
 
+# Holidays --------------------------------------------------------------------------------------
+
+
+def _holiday_scope(r: Any, n: Names, tr: Translate, p: Principal) -> Cell:
+    if r.school_id is not None:
+        return Cell(n.school(r.school_id))
+    if r.county is not None:
+        return Cell(r.county)
+    return Cell(tr(N_("All schools")), muted=True)
+
+
+def _swapped_weekday(r: Any, n: Names, tr: Translate, p: Principal) -> Cell:
+    if r.teaches_weekday is None:
+        return Cell(tr(N_("No")), muted=True)
+    return Cell(tr(WEEKDAYS[r.teaches_weekday]))
+
+
+HOLIDAYS = AdminKind(
+    slug="holidays", kind=Kind.holiday, title=N_("Holidays"),
+    # The scheduler applies changes by itself (server/lifecycle/timetable.py): say so.
+    intro=N_("Days without the usual timetable. At its next timetable run the scheduler cancels "
+             "the scheduled lessons of these days, except those moved to another time by hand; "
+             "nothing else needs doing."),
+    fields=(
+        FormField("day", N_("Date"), "date", required=True),
+        FormField("name", N_("Name"), required=True, hint=N_("E.g. National Day.")),
+        FormField("school_id", N_("School"), "select", school_choices(NONE_CHOICE),
+                  integer=True, nullable=True,
+                  hint=N_("Scope: one school, or every school of a county, or (both empty) "
+                          "every school.")),
+        FormField("county", N_("County or district"), nullable=True,
+                  hint=N_("For every school of this county; leave empty when a school is "
+                          "chosen.")),
+        FormField("teaches_weekday", N_("Swapped working day"), "select",
+                  enum_choices(WEEKDAYS, empty=N_("No, a day off")), integer=True,
+                  nullable=True,
+                  hint=N_("A swapped working day (e.g. a Sunday) teaches the timetable of the "
+                          "weekday chosen here.")),
+    ),
+    columns=(
+        Column(N_("Date"), lambda r, n, tr, p: Cell(r.day.isoformat(), mono=True)),
+        Column(N_("Name"), text("name")),
+        Column(N_("Scope"), _holiday_scope),
+        Column(N_("Swapped working day"), _swapped_weekday),
+    ),
+    nav_roles=frozenset({Role.admin, Role.inspector, Role.teacher}),
+    title_of=lambda r: f"{r.day.isoformat()} {r.name}",
+)
+
 ADMIN_KINDS: dict[str, AdminKind] = {
-    k.slug: k for k in (LESSONS, TIMETABLE, COURSES, SCHOOLS, CLASSROOMS, TERMINALS, SOURCES, USERS)
+    k.slug: k for k in (LESSONS, TIMETABLE, COURSES, SCHOOLS, CLASSROOMS, TERMINALS, SOURCES, USERS,
+                        HOLIDAYS)
 }
 
 

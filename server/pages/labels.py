@@ -30,6 +30,7 @@ KIND_NOUNS: dict[str, str] = {
     "timetable entry": N_("timetable entry"),
     "timetable_entry": N_("timetable entry"),
     "lesson": N_("lesson"),
+    "holiday": N_("holiday"),
     "resource": N_("resource"),
 }
 

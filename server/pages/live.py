@@ -89,6 +89,15 @@ CLIENT_STRINGS: dict[str, str] = {
     "end_confirm": N_("Click again to end the lesson for everyone"),
     "lesson_ending_soon": N_("The lesson's time is nearly over. It ends by itself a few minutes "
                              "after its planned end, unless you are still teaching."),
+    "classroom_not_joined": N_("%(name)s has not joined the lesson yet. Check its terminal or "
+                               "call the teaching point."),
+    "source_unreachable": N_("The camera of %(name)s does not answer. It is tried again and "
+                             "again; check its power, its network cable and its RTSP address."),
+    "source_reconnecting": N_("The camera of %(name)s dropped; reconnecting…"),
+    "source_restored": N_("The camera of %(name)s is back."),
+    "source_unsupported": N_("The encoder of %(name)s sends what browsers play badly or not "
+                             "at all. Set it to H.264 video without B-frames (baseline "
+                             "profile) and AAC audio."),
     # The classroom terminal
     "kiosk_no_token": N_("This terminal is not set up yet. An administrator issues its token "
                          "(Terminals, Issue token) and enters it here once."),

@@ -44,6 +44,7 @@ FIXED = (
     N_("name the lesson's teacher"),
     N_("must be after planned_start"),
     N_("the host classroom is not linked to itself"),
+    N_("give a school or a county, not both; neither means every school"),
     N_("Only an admin issues terminal tokens"),
     N_("Only an admin revokes terminal tokens"),
     # lessons starting and ending
@@ -69,7 +70,7 @@ FIXED = (
     N_("must not contain NUL characters"),
 )
 
-_KIND = r"(?P<kind>school|classroom|terminal|source|user|course|timetable[ _]entry|lesson|resource)"
+_KIND = r"(?P<kind>school|classroom|terminal|source|user|course|timetable[ _]entry|lesson|holiday|resource)"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..auth.policy import can_read_report
 from ..auth.principal import Principal
 from ..errors import ErrorCode, KelianError
 from ..keys import CLOCK, SESSIONS, SETTINGS
-from ..lifecycle.quality import JITTER_MS, LOSS_PCT, RTT_MS, Grade
+from ..lifecycle.quality import FPS, JITTER_MS, LOSS_PCT, RTT_MS, Grade
 from ..lifecycle.report import AttendeeKey, AttendeeReport, MinuteQuality, attendance_report
 from ..models import Lesson, LessonStatus, utcnow
 from ..services.records import get_record
@@ -66,6 +66,7 @@ class Row:
     left: str
     minutes: int
     reconnects: int
+    freezes: int | None  # None: it sent no reports of its own (only terminals do)
     grade: str | None
     grade_label: str
     strip: Markup | None
@@ -84,6 +85,10 @@ def _figures(tr: Translate, minute: MinuteQuality, tz: ZoneInfo) -> str:
         parts.append(tr(N_("round trip %(value)s")) % {"value": f"{minute.rtt_ms:.0f} ms"})
     if minute.jitter_ms is not None:
         parts.append(tr(N_("jitter %(value)s")) % {"value": f"{minute.jitter_ms:.0f} ms"})
+    if minute.fps is not None:
+        parts.append(tr(N_("%(value)s frames/s shown")) % {"value": f"{minute.fps:.0f}"})
+    if minute.freezes:
+        parts.append(tr(N_("%(n)s freezes")) % {"n": minute.freezes})
     parts.append(tr(N_("%(down)s kbit/s received, %(up)s sent"))
                  % {"down": f"{minute.down_kbps:.0f}", "up": f"{minute.up_kbps:.0f}"})
     return " · ".join(parts)
@@ -92,7 +97,7 @@ def _figures(tr: Translate, minute: MinuteQuality, tz: ZoneInfo) -> str:
 def _row(tr: Translate, name: str, report: AttendeeReport | None, role: str, start: datetime,
          span_min: float, tz: ZoneInfo) -> Row:
     if report is None:
-        return Row(name, tr(ROLE_LABELS[role]), "", "", 0, 0, None, "", None, came=False)
+        return Row(name, tr(ROLE_LABELS[role]), "", "", 0, 0, None, None, "", None, came=False)
     overall = report.grade
     strip = grade_strip(
         [Cell((m.minute - start).total_seconds() / 60, m.grade, _figures(tr, m, tz))
@@ -104,6 +109,7 @@ def _row(tr: Translate, name: str, report: AttendeeReport | None, role: str, sta
         joined=_clock(report.first_joined, tz),
         left=_clock(report.last_left, tz) if report.last_left else tr(N_("still connected")),
         minutes=round(report.connected_s / 60), reconnects=report.reconnects,
+        freezes=report.freezes if any(m.fps is not None for m in report.minutes) else None,
         grade=overall.value if overall else None,
         grade_label=tr(GRADE_LABELS[overall]) if overall else tr(N_("no figures")),
         strip=strip, came=True,
@@ -129,21 +135,31 @@ def _charts(tr: Translate, reports: list[AttendeeReport], start: datetime, span_
     for field, limits, unit, title, cap in (
             ("loss_pct", LOSS_PCT, "%", N_("Packet loss"), 30.0),
             ("rtt_ms", RTT_MS, "ms", N_("Round trip"), 2000.0),
-            ("jitter_ms", JITTER_MS, "ms", N_("Jitter"), 500.0)):
+            ("jitter_ms", JITTER_MS, "ms", N_("Jitter"), 500.0),
+            ("fps", FPS, "fps", N_("Frame rate shown"), 60.0)):
+        higher_is_better = field == "fps"
+        worst = min if higher_is_better else max
         median_line: list[tuple[float, float | None]] = []
         worst_line: list[tuple[float, float | None]] = []
         for minute in sorted(by_minute):
             x = (minute - start).total_seconds() / 60 + 0.5
             values = [v for m in by_minute[minute] if (v := getattr(m, field)) is not None]
             median_line.append((x, median(values) if values else None))
-            worst_line.append((x, max(values) if values else None))
-        peak = max((v for _, v in worst_line if v is not None), default=0.0)
-        y_max = _nice(min(cap, max(limits[1] * 1.5, peak * 1.1)))
+            worst_line.append((x, worst(values) if values else None))
+        known = [v for _, v in median_line + worst_line if v is not None]
+        if not known:
+            continue  # e.g. no terminal reported a frame rate
+        if higher_is_better:
+            y_max = _nice(min(cap, max(limits[1] * 1.2, max(known) * 1.1)))
+            bands = [Band(0, limits[0], "poor"), Band(limits[0], limits[1], "fair"),
+                     Band(limits[1], y_max, "good")]
+        else:
+            y_max = _nice(min(cap, max(limits[1] * 1.5, max(known) * 1.1)))
+            bands = [Band(0, limits[0], "good"), Band(limits[0], limits[1], "fair"),
+                     Band(limits[1], y_max, "poor")]
         charts.append((tr(title), line_chart(
             [Series(tr(N_("Median")), median_line), Series(tr(N_("Worst")), worst_line, True)],
-            span_min, y_max, title=tr(title), unit=unit,
-            bands=[Band(0, limits[0], "good"), Band(limits[0], limits[1], "fair"),
-                   Band(limits[1], y_max, "poor")],
+            span_min, y_max, title=tr(title), unit=unit, bands=bands,
             marks=marks, ticks=ticks)))
     return charts
 
@@ -198,14 +214,21 @@ async def lesson_report(request: web.Request) -> web.StreamResponse:
             return names.user(ident)
         return report.name if report else str(ident)
 
+    # The linked classrooms are expected (as in the bureau's figures); the host classroom is a
+    # row only when a device of its own (a terminal, an encoder) came: the teacher's console
+    # is the teacher's row.
+    host: AttendeeKey = ("classroom", lesson.host_classroom_id)
+    expected: list[AttendeeKey] = [("classroom", i) for i in lesson.linked_classroom_ids]
     rows: list[Row] = []
-    expected = [("classroom", lesson.host_classroom_id, "host_classroom")] + [
-        ("classroom", i, "receiving_classroom") for i in lesson.linked_classroom_ids]
-    for kind, ident, role in expected:
-        key: AttendeeKey = (kind, ident)
+    for key in expected:
         report = reports.get(key)
-        rows.append(_row(tr, name_of(key, report), report, role, start, span_min, tz))
-    expected_keys = {(k, i) for k, i, _ in expected}
+        rows.append(_row(tr, name_of(key, report), report, "receiving_classroom", start, span_min,
+                         tz))
+    classrooms = list(rows)
+    if host in reports:
+        rows.insert(0, _row(tr, name_of(host, reports[host]), reports[host], "host_classroom",
+                            start, span_min, tz))
+    expected_keys = {*expected, host}
     others = sorted((r for k, r in reports.items() if k not in expected_keys),
                     key=lambda r: (ROLE_ORDER.index(r.role) if r.role in ROLE_ORDER else 9,
                                    r.first_joined or now))
@@ -213,7 +236,6 @@ async def lesson_report(request: web.Request) -> web.StreamResponse:
         rows.append(_row(tr, name_of(report.key, report), report, report.role, start, span_min,
                          tz))
 
-    classrooms = rows[:len(expected)]
     ctx: dict[str, Any] = {
         "lesson": {
             "id": lesson.id,

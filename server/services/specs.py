@@ -14,6 +14,7 @@ from ..errors import ErrorCode, FieldError, KelianError
 from ..models import (
     Classroom,
     Course,
+    Holiday,
     Lesson,
     LessonKind,
     LessonStatus,
@@ -33,6 +34,9 @@ from ..schemas import (
     CourseIn,
     CourseOut,
     CoursePatch,
+    HolidayIn,
+    HolidayOut,
+    HolidayPatch,
     LessonIn,
     LessonOut,
     LessonPatch,
@@ -213,7 +217,9 @@ TIMETABLE_ENTRY = RecordSpec(
     check_db=timetable_conflicts,
 )
 
-RECORDED_BY_DEFAULT = {LessonKind.master_teacher, LessonKind.famous_school}
+# Every kind: the programme keeps every lesson in its library (dedicated ones too, as the
+# teaching points' teachers review them); a teacher turns it off per lesson.
+RECORDED_BY_DEFAULT = frozenset(LessonKind)
 # Live and ended follow the Room (later issue); here a lesson is only cancelled or restored.
 _STATUS_CHANGES = {(LessonStatus.scheduled, LessonStatus.cancelled),
                    (LessonStatus.cancelled, LessonStatus.scheduled)}
@@ -267,7 +273,28 @@ LESSON = RecordSpec(
     check_db=lesson_conflicts,
 )
 
+# Holidays ------------------------------------------------------------------------------------
+# The scheduler's next generation pass applies a change (server/lifecycle/timetable.py).
+
+
+def _check_holiday(holiday: Holiday) -> list[FieldError]:
+    if holiday.school_id is not None and holiday.county is not None:  # the "one_scope" rule
+        return [FieldError("county", "give a school or a county, not both; "
+                                     "neither means every school")]
+    return []
+
+
+HOLIDAY = RecordSpec(
+    kind=Kind.holiday, create=HolidayIn, patch=HolidayPatch, out=HolidayOut,
+    references={"school_id": Kind.school},
+    filters={"school_id": Filter(Holiday.school_id, type=int), "county": Filter(Holiday.county),
+             "q": Filter(Holiday.name, "contains")},
+    order_by=("day", "id"),
+    check=_check_holiday,
+)
+
 SPECS: dict[Kind, RecordSpec] = {
     spec.kind: spec
-    for spec in (SCHOOL, CLASSROOM, TERMINAL, SOURCE, USER, COURSE, TIMETABLE_ENTRY, LESSON)
+    for spec in (SCHOOL, CLASSROOM, TERMINAL, SOURCE, USER, COURSE, TIMETABLE_ENTRY, LESSON,
+                 HOLIDAY)
 }

@@ -63,6 +63,14 @@ class NoticeCode(StrEnum):
     publication_refused = "publication_refused"  # a published track the rules do not allow
     recording_failed = "recording_failed"  # the recording stopped by itself (e.g. disk full)
     lesson_ending_soon = "lesson_ending_soon"  # to the host: the lesson's planned time runs out
+    # A classroom's RTSP camera (server/ingest/rtsp.py) or RTMP encoder (rtmp.py); the message
+    # names it.
+    source_unreachable = "source_unreachable"  # to the host: it does not answer; still retried
+    source_reconnecting = "source_reconnecting"  # to its receivers and the host: it dropped
+    source_restored = "source_restored"  # ... and is back: its video resumes by itself
+    source_unsupported = "source_unsupported"  # to the host: an encoder setting to change
+    # To the host: a linked classroom has not joined `join_alarm_min` after the lesson went live.
+    classroom_not_joined = "classroom_not_joined"
 
 
 class SignalError(Exception):

@@ -15,6 +15,7 @@ from ..auth.resolve import from_bearer
 from ..keys import LIVE, SESSIONS
 from ..live import actions
 from ..live.admission import admit
+from ..live.attendance import ViewerReport
 from ..live.participant import Participant
 from ..live.room import LiveRoom
 from ..live.rules import Action, ParticipantRole
@@ -92,6 +93,12 @@ async def floor_take(conn: Connection, msg: s.FloorTake) -> s.Ok:
 
 async def hand_raise(conn: Connection, msg: s.HandRaise) -> s.Ok:
     actions.raise_hand(*_in_room(conn))
+    return OK
+
+
+async def stats_report(conn: Connection, msg: s.StatsReport) -> s.Ok:
+    room, participant = _in_room(conn)
+    room.report(participant, ViewerReport(msg.fps, msg.freezes, msg.freeze_ms))
     return OK
 
 
@@ -176,6 +183,7 @@ HANDLERS: dict[str, Handler] = {
     "question.highlight": question_highlight,
     "lesson.end": lesson_end,
     "recording.set": recording_set,
+    "stats.report": stats_report,
     "leave": leave,
     "ping": ping,
 }

@@ -161,6 +161,17 @@ class RecordingSet(Request):
     recording: bool
 
 
+class StatsReport(Request):
+    """What a participant's own browser measures of what it receives (a classroom terminal's
+    getStats, every few seconds): the main video's frame rate, and its freezes since the last
+    report. Stored with the relay's figures in the lesson's link quality."""
+
+    type: Literal["stats.report"]
+    fps: float | None = Field(default=None, ge=0, le=240)
+    freezes: int = Field(default=0, ge=0, le=1000)
+    freeze_ms: int = Field(default=0, ge=0, le=600_000)
+
+
 class Leave(Request):
     """Leave the Room; the server closes the socket (1000)."""
 
@@ -174,7 +185,7 @@ class Ping(Request):
 ClientMessage = Annotated[
     Auth | Join | Publish | Answer | Mute | FloorGive | FloorTake | HandRaise | HandLower
     | StageInvite | StageRemove | ChatSend | QuestionAsk | QuestionAnswer | QuestionHighlight
-    | LessonEnd | RecordingSet | Leave | Ping,
+    | LessonEnd | RecordingSet | StatsReport | Leave | Ping,
     Field(discriminator="type"),
 ]
 
@@ -369,6 +380,9 @@ class Notice(Event):
     type: Literal["event.notice"] = "event.notice"
     code: NoticeCode
     message: str
+    classroom: str | None = Field(default=None, description=(
+        "The classroom it is about (`classroom_not_joined`; `source_*`: the classroom of the "
+        "camera): \"School · Classroom\""))
 
 
 ServerEvent = (

@@ -59,6 +59,10 @@ SAMPLES: dict[str, Payloads] = {
          "linked_classroom_ids": [w["point_room"], w["b_room"]], "observer_ids": [w["observer"]]},
         {"title": "名师课堂：唐诗", "status": "cancelled", "observer_ids": []},
     ),
+    "holidays": lambda w: (
+        {"day": "2026-10-01", "name": "国庆节", "county": "清城区"},
+        {"name": "国庆节调休", "teaches_weekday": 4},
+    ),
 }
 
 

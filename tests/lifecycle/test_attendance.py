@@ -163,6 +163,42 @@ async def test_link_quality_is_sampled_from_the_relay(
     assert '<svg class="chart"' in html and '<svg class="strip"' in html
 
 
+async def test_a_terminals_own_reports_give_frame_rate_and_freezes(
+        live_app: TestClient, world: World, start: Starter, db: AsyncSession,
+        clock: Clock) -> None:
+    """`stats.report` from a classroom terminal: its frame rate and freezes land in the
+    minute's LinkSample and in the report; a report out of range is refused."""
+    app = live_app.app
+    lesson_id = await start("dedicated")
+    pa_ws, state = await join(live_app, world.tokens["pa_tv"], lesson_id, "pa")
+    pa_id = state["you"]["participant_id"]
+    first = clock.now.replace(second=5, microsecond=0)
+    clock.now = first
+    await pa_ws.ok("stats.report", fps=24.0, freezes=0, freeze_ms=0)
+    await pa_ws.ok("stats.report", fps=12.0, freezes=2, freeze_ms=900)
+    clock.now = first + timedelta(minutes=1)
+    await pa_ws.ok("stats.report", fps=25.0)
+    for bad in ({"fps": -1}, {"freezes": 5000}, {"freeze_ms": "a lot"}):
+        assert (await pa_ws.error("stats.report", **bad))["code"] == "invalid", bad
+    async with live_app.post(f"/api/v1/lessons/{lesson_id}/end", headers={
+            "Authorization": f"Bearer {world.tokens['teacher']}"}) as resp:
+        assert resp.status == 200
+    await app[ATTENDANCE].write()
+
+    db.expire_all()
+    samples = list(await db.scalars(select(LinkSample).where(
+        LinkSample.lesson_id == lesson_id, LinkSample.participant_id == pa_id)
+        .order_by(LinkSample.minute)))
+    assert [(s.fps, s.freezes, s.freeze_ms) for s in samples] == [(18.0, 2, 900), (25.0, 0, 0)]
+
+    async with live_app.get(f"/lessons/{lesson_id}/report", headers={
+            "Authorization": f"Bearer {world.tokens['admin']}"}) as resp:
+        html = await resp.text()
+    assert "画面帧率" in html and "卡顿次数" in html
+    row = html[html.index("Point A · pa"):]
+    assert '<td class="number">2</td>' in row[:row.index("</tr>")]  # its two freezes
+
+
 # Pure ------------------------------------------------------------------------------------------
 
 

@@ -70,7 +70,7 @@ async def test_the_report_shows_attendance_and_link_quality(
     for name in ("Hub School · hub", "Point A · pa", "Point B · pb", "Teacher"):
         assert name in html
     assert "未进入课堂" in html  # point B
-    assert "应到 3 个，实到 2 个" in html
+    assert "应到 2 个，实到 1 个" in html  # the linked points; the hub came too (its terminal)
     assert '<svg class="chart"' in html and "丢包率" in html and "往返时延" in html
     assert html.count('<svg class="strip"') == 1  # only point A has figures
     assert "较差" in html or "一般" in html  # its grade
@@ -99,7 +99,10 @@ async def test_an_empty_report_and_the_links_to_it(
         live_app: TestClient, world: World, db: AsyncSession) -> None:
     lesson_id = world["dedicated"]
     status, html = await _get(live_app, f"/lessons/{lesson_id}/report", world.tokens["teacher"])
-    assert status == 200 and "暂无网络质量数据" in html and html.count("未进入课堂") == 3
+    # The two linked points did not come; the host classroom, with no device of its own
+    # there, is no row at all.
+    assert status == 200 and "暂无网络质量数据" in html and html.count("未进入课堂") == 2
+    assert "应到 2 个，实到 0 个" in html and "Hub School · hub" not in html.split("<h2")[1]
 
     report_link = f'href="/lessons/{lesson_id}/report"'
     _, dashboard = await _get(live_app, "/", world.tokens["teacher"])

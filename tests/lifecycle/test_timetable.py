@@ -190,7 +190,7 @@ async def test_generating_twice_makes_each_lesson_once(db: AsyncSession) -> None
     assert first.planned_start == datetime(2030, 3, 4, 0, 30, tzinfo=UTC)
     assert [c.name for c in first.linked_classrooms] == ["grade 1"]
     assert first.teacher_id == entry["teacher"]
-    assert first.record is False  # dedicated lessons are not recorded unless asked
+    assert first.record is True  # every lesson is recorded unless its teacher says not
 
 
 async def test_edits_survive_and_holidays_cancel_untouched_lessons(db: AsyncSession) -> None:

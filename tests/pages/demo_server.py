@@ -22,16 +22,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_demo(tmp_path_factory: pytest.TempPathFactory,
-               data_dir: Path | None = None) -> Iterator[str]:
+def serve_demo(tmp_path_factory: pytest.TempPathFactory, data_dir: Path | None = None,
+               settings: dict[str, str] | None = None) -> Iterator[str]:
     """Start `kelian serve --demo` on a free port, yield its URL once /login answers,
-    then stop (and reap) it. `data_dir` (its database and library) when the test adds to it."""
+    then stop (and reap) it. `data_dir` (its database and library) when the test adds to it;
+    `settings` as KELIAN_* variables (RTMP is off unless given a port)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
     env["KELIAN_DATA_DIR"] = str(data_dir or tmp_path_factory.mktemp("serve"))
     # Browser tests start their lessons by hand; the scheduler would open the demo's timetabled
     # lessons by the wall clock and the terminals would join those instead.
     env["KELIAN_SCHEDULER"] = "false"
+    env["KELIAN_RTMP_PORT"] = "0"  # several test servers may run at once
+    env.update(settings or {})
     log = tmp_path_factory.mktemp("log") / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

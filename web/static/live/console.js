@@ -155,6 +155,13 @@ function begin() {
   session.addEventListener("media", renderSoon);
   session.addEventListener("status", (e) => showConnection($("#live-connection"), e.detail.state));
   session.addEventListener("notice", (e) => notices.show(e.detail));
+  session.addEventListener("change", (e) => {
+    // A classroom reported as not joined has come in after all.
+    const msg = e.detail.msg;
+    if (msg && msg.type === "event.participant.joined" && msg.participant.classroom) {
+      notices.clear(`absent:${msg.participant.classroom}`);
+    }
+  });
   session.addEventListener("ended", () => {
     setStatus("ended");
     finish("lesson_ended");

@@ -290,6 +290,8 @@ export class Receiver extends Connection {
         packetsLost: s.packetsLost || 0,
         jitter: s.jitter || 0,
         bytesReceived: s.bytesReceived || 0,
+        freezeCount: s.freezeCount || 0,
+        totalFreezesDuration: s.totalFreezesDuration || 0,
       };
     });
     return out;

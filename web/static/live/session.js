@@ -282,6 +282,29 @@ export class LiveSession extends EventTarget {
       case "lesson_ending_soon":
         this.notice("lesson_ending_soon", "warning", { sticky: "ending" });
         break;
+      case "classroom_not_joined":
+        // One slot per classroom: the console clears it when the classroom comes in.
+        this.notice("classroom_not_joined", "warning", {
+          sticky: `absent:${msg.classroom}`,
+          vars: { name: msg.classroom || "" },
+        });
+        break;
+      case "source_unreachable":
+      case "source_reconnecting":
+      case "source_restored":
+        // A classroom's RTSP camera: one slot per classroom, "restored" clears the others.
+        this.notice(msg.code, msg.code === "source_restored" ? "info" : "warning", {
+          sticky: `camera:${msg.classroom}`,
+          clear: msg.code === "source_restored",
+          vars: { name: msg.classroom || "" },
+        });
+        break;
+      case "source_unsupported":
+        this.notice("source_unsupported", "warning", {
+          sticky: `encoder:${msg.classroom}`,
+          vars: { name: msg.classroom || "" },
+        });
+        break;
       default:
         break;
     }

@@ -14,6 +14,7 @@ const TOKEN_KEY = "kelian.terminal.token";
 const POLL_MS = 10000;
 const POLL_MAX_MS = 60000;
 const STATS_MS = 2000;
+const REPORT_MS = 10000; // the terminal's own figures for the lesson report (stats.report)
 const ENDED_PAUSE_MS = 8000;
 
 loadStrings();
@@ -29,6 +30,8 @@ let pollTimer = null;
 let pollDelay = POLL_MS;
 let statsTimer = null;
 let lastStats = new Map();
+let reportTimer = null;
+let lastReport = new Map(); // publication id -> its video stats at the last report
 let wakeLock = null;
 let hadFloor = false;
 
@@ -221,6 +224,9 @@ function join(lesson) {
   session.start();
   clearInterval(statsTimer);
   statsTimer = setInterval(updateLinkState, STATS_MS);
+  clearInterval(reportTimer);
+  lastReport = new Map();
+  reportTimer = setInterval(sendReport, REPORT_MS);
 }
 
 function leave(message, pause) {
@@ -231,6 +237,7 @@ function leave(message, pause) {
   session = null;
   window.kelian = {};
   clearInterval(statsTimer);
+  clearInterval(reportTimer);
   media.clear();
   previewVideo($("#kiosk-self-video"), null);
   fill($("#kiosk-stage"));
@@ -366,6 +373,35 @@ async function updateLinkState() {
   if (worst && session.room && screen.dataset.connection === "joined") {
     setText($("#kiosk-status"), `${t("status_joined")} · ${t(`quality_${worst}`)}`);
   }
+}
+
+/**
+ * What this classroom actually saw over the last seconds, for the lesson report: the frame rate
+ * of the best video shown and the freezes of all videos since the last report. The relay knows
+ * loss and round trip; only the screen knows whether the picture moved.
+ */
+async function sendReport() {
+  if (!session || !session.room) return;
+  const videos = (await session.inboundStats()).filter((s) => s.kind === "video");
+  if (!videos.length) return;
+  let fps = 0;
+  let freezes = 0;
+  let frozenS = 0;
+  const seen = new Map();
+  for (const s of videos) {
+    const before = lastReport.get(s.publication_id);
+    if (before) {
+      freezes += Math.max(0, s.freezeCount - before.freezeCount);
+      frozenS += Math.max(0, s.totalFreezesDuration - before.totalFreezesDuration);
+    }
+    seen.set(s.publication_id, s);
+    fps = Math.max(fps, s.framesPerSecond);
+  }
+  lastReport = seen;
+  const report = { fps: Math.min(240, fps), freezes: Math.min(1000, freezes),
+                   freeze_ms: Math.min(600000, Math.round(frozenS * 1000)) };
+  // Not session.request: a report lost to a drop is no news for the people in the room.
+  session.signalling.request("stats.report", report).catch(() => {});
 }
 
 // Sound and sleep --------------------------------------------------------------------------------
