@@ -2,6 +2,9 @@
 
 - `whip`: WHIP ingest (RFC 9725): an encoder publishes into its classroom's running lesson.
 - `whep`: WHEP egress: a player or hardware decoder receives a lesson's main programme.
+- `rtsp`: the node pulls the RTSP cameras of classrooms whose lesson is live here.
+- `rtmp`: the node's RTMP port, where encoders push into their classroom's live lesson.
+- `publish`: a Source publishing into its classroom's live lesson (WHIP, RTSP, RTMP alike).
 - `sessions`: each WHIP or WHEP session is a LiveRoom participant behind an HTTP resource.
 - `common`, `sdp`: CORS, SDP bodies and plain-text errors; reading an offer's m-lines.
 
@@ -21,9 +24,12 @@ async def _wait_for_sessions(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    from . import whep, whip
+    from . import rtmp, rtsp, whep, whip
 
     app[INGEST] = Sessions()
+    # Appended after the app's media context: it starts after the Rooms' and stops before.
+    app.cleanup_ctx.append(rtsp.pulling)
+    app.cleanup_ctx.append(rtmp.listening)
     app.on_cleanup.append(_wait_for_sessions)
     whip.setup(app)
     whep.setup(app)

@@ -56,7 +56,10 @@ class Session:
         lost = (isinstance(message, wire.Notice) and message.code is NoticeCode.transport_failed
                 or isinstance(message, wire.OfferEvent))
         if lost and not self.ended:
-            log.info("%s %s: media connection lost", self.kind.value, self.resource_id)
+            log.info("%s %s: media connection lost", self.kind.value, self.resource_id,
+                     extra={"session": self.resource_id, "protocol": self.kind.value,
+                            "lesson_id": self.room.lesson.lesson_id,
+                            "principal": self.principal})
             self.registry.spawn(self.stop(LeaveReason.disconnected))
 
     def close(self, code: CloseCode, reason: LeaveReason) -> None:
@@ -107,7 +110,8 @@ class Sessions:
         for session in found:
             self.spawn(session.stop(LeaveReason.revoked))
         if found:
-            log.info("%s: credentials revoked; %d session(s) ended", principal, len(found))
+            log.info("%s: credentials revoked; %d session(s) ended", principal, len(found),
+                     extra={"principal": principal, "sessions": len(found)})
         return len(found)
 
     def __len__(self) -> int:

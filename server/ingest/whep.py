@@ -153,7 +153,9 @@ async def play(request: web.Request) -> web.StreamResponse:
     if session.ended:  # the lesson ended meanwhile
         raise IngestError(409, "the session ended while it was being set up")
     log.info("lesson %d: %s plays as %s (%d publications)", lesson_id, who.audit_name,
-             participant.participant_id, len(wanted))
+             participant.participant_id, len(wanted),
+             extra={"lesson_id": lesson_id, "principal": who.audit_name,
+                    "participant": participant.participant_id, "session": session.resource_id})
     return created(answer, session.location, session.etag)
 
 

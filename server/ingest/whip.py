@@ -16,18 +16,13 @@ import logging
 import secrets
 
 from aiohttp import web
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from media.interface import SourceLabel
-
 from ..keys import LIVE, SESSIONS
-from ..live.participant import Participant
-from ..live.room import LessonInfo
-from ..live.rules import HUB, ParticipantRole, Seat, allowed_sources
-from ..models import Classroom, Lesson, LessonStatus, Source, SourceKind, SourceRole
-from ..signalling.codes import LeaveReason, SignalError
+from ..models import Classroom, Source, SourceKind
+from ..signalling.codes import LeaveReason
 from .common import (
     SDP,
     IngestError,
@@ -38,10 +33,9 @@ from .common import (
     preflight,
     read_sdp,
     reply,
-    signal_status,
     unauthorized,
 )
-from .sdp import MediaSection, media_sections
+from .publish import SourceInfo, SourceSeat
 from .sessions import INGEST, Session, SessionKind
 
 log = logging.getLogger("kelian.ingest.whip")
@@ -75,91 +69,25 @@ async def _source(db: AsyncSession, key: str) -> Source:
     return source
 
 
-async def _live_lesson(db: AsyncSession, classroom_id: int) -> tuple[Lesson, ParticipantRole]:
-    """The classroom's running lesson (the one it hosts first, then the latest started)."""
-    lessons = (await db.scalars(
-        select(Lesson).where(Lesson.status == LessonStatus.live, or_(
-            Lesson.host_classroom_id == classroom_id,
-            Lesson.linked_classrooms.any(Classroom.id == classroom_id))))).all()
-    if not lessons:
-        raise IngestError(409, "no lesson of this classroom is live; start the lesson, then "
-                               "publish again")
-    lesson = min(lessons, key=lambda item: (item.host_classroom_id != classroom_id,
-                                            -(item.actual_start or item.planned_start)
-                                            .timestamp()))
-    role = ParticipantRole.host_classroom if lesson.host_classroom_id == classroom_id \
-        else ParticipantRole.receiving_classroom
-    return lesson, role
-
-
-def _labels(sections: list[MediaSection], source_role: SourceRole, seat: ParticipantRole
-            ) -> dict[str, SourceLabel]:
-    """What each sent m-line shows: the camera (courseware for a courseware encoder; a hub
-    encoder's second video too, as only the hub shows courseware) and the microphone."""
-    labels: dict[str, SourceLabel] = {}
-    videos = 0
-    for section in sections:
-        if not section.sends or section.mid is None:
-            continue
-        if section.kind == "audio":
-            labels[section.mid] = SourceLabel.microphone
-        else:
-            courseware = source_role is SourceRole.courseware or videos > 0 and seat in HUB
-            labels[section.mid] = SourceLabel.screen if courseware else SourceLabel.camera
-            videos += 1
-    return labels
-
-
 @endpoint
 async def publish(request: web.Request) -> web.StreamResponse:
     key = _check_key(request)
     async with request.app[SESSIONS]() as db:
-        source = await _source(db, key)
-        source_id, name, source_role = source.id, source.name, source.role
-        classroom_id = source.classroom_id
-        classroom = f"{source.classroom.school.name} · {source.classroom.name}"
+        source = SourceInfo.of(await _source(db, key))
     offer = await read_sdp(request)
-    try:
-        sections = media_sections(offer)
-    except ValueError as err:
-        raise IngestError(400, f"malformed SDP offer: {err}") from None
-    if not any(section.sends for section in sections):
-        raise IngestError(400, "the offer sends no audio or video (its m-lines must be "
-                               "sendonly)")
-    async with request.app[SESSIONS]() as db:
-        lesson, role = await _live_lesson(db, classroom_id)
-        info = LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record)
-    labels = _labels(sections, source_role, role)
-    # Refused before joining, so the lesson sees no encoder come and go (the Room checks again).
-    allowed = allowed_sources(info.kind, Seat(f"source:{source_id}", role))
-    refused = sorted({label.value for label in labels.values() if label not in allowed})
-    if not allowed or refused:
-        raise IngestError(403, f"a {role.value} may not publish {', '.join(refused) or 'media'} "
-                               f"in a {info.kind.value} lesson")
-    try:
-        room = await request.app[LIVE].ensure(info)
-    except SignalError as err:
-        raise IngestError(*signal_status(err)) from None
+    seat = await SourceSeat.prepare(request.app[LIVE], request.app[SESSIONS], source, offer)
     registry = request.app[INGEST]
-    session = Session(SessionKind.whip, key, f"source:{source_id}", room, registry)
-    # An encoder receives nothing. The same source publishing again replaces this one.
-    participant = Participant(identity=f"source:{source_id}", name=name, role=role,
-                              classroom=classroom, outbox=session, reception=frozenset)
+    session = Session(SessionKind.whip, key, source.identity, seat.room, registry)
+    participant = seat.participant(session)
     session.participant = participant
     registry.add(session)
-    try:
-        await room.join(participant)
-        answer = await room.publish(participant, offer, labels)
-    except SignalError as err:
-        await session.stop(LeaveReason.left)  # nothing is left behind
-        raise IngestError(*signal_status(err)) from None
-    except BaseException:
-        await session.stop(LeaveReason.left)
-        raise
+    answer = await seat.publish(participant)  # on failure the session has ended
     if session.ended:  # the lesson ended, or the source published again, meanwhile
         raise IngestError(409, "the session ended while it was being set up")
-    log.info("lesson %d: source %d publishes as %s (%s)", info.lesson_id, source_id,
-             participant.participant_id, role.value)
+    log.info("lesson %d: source %d publishes as %s (%s)", seat.lesson.lesson_id,
+             source.source_id, participant.participant_id, seat.role.value,
+             extra={"lesson_id": seat.lesson.lesson_id, "source_id": source.source_id,
+                    "participant": participant.participant_id, "session": session.resource_id})
     return created(answer, session.location, session.etag)
 
 
