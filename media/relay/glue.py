@@ -22,7 +22,7 @@ import aiortc
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecCapability,
@@ -58,12 +58,40 @@ RtpBytesHandler = Callable[[bytes, int], Awaitable[None]]
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
+# aiortc offers only ECDSA cipher suites, which need the DTLS server to hold an EC certificate.
+# A WHIP encoder is often the DTLS server (`a=setup:passive`, as FFmpeg's WHIP output is), and
+# one with an RSA certificate (ffmpeg -cert_file, hardware encoders) failed the handshake. The
+# relay takes both; its own certificate stays ECDSA.
+DTLS_CIPHERS = b":".join([
+    b"ECDHE-ECDSA-AES128-GCM-SHA256", b"ECDHE-RSA-AES128-GCM-SHA256",
+    b"ECDHE-ECDSA-CHACHA20-POLY1305", b"ECDHE-RSA-CHACHA20-POLY1305",
+    b"ECDHE-ECDSA-AES128-SHA", b"ECDHE-RSA-AES128-SHA",
+    b"ECDHE-ECDSA-AES256-SHA", b"ECDHE-RSA-AES256-SHA",
+])
+
+
+def _accept_rsa_peers() -> None:
+    create = RTCCertificate._create_ssl_context
+    if getattr(create, "kelian", False):
+        return
+
+    def with_rsa_suites(self: RTCCertificate, srtp_profiles: list[Any]) -> Any:
+        context = create(self, srtp_profiles)
+        context.set_cipher_list(DTLS_CIPHERS)
+        return context
+
+    with_rsa_suites.kelian = True  # type: ignore[attr-defined]
+    RTCCertificate._create_ssl_context = with_rsa_suites  # type: ignore[method-assign]
+
+
 def check_version() -> None:
+    """Check aiortc's version and make the process-wide adjustments the relay needs."""
     if aiortc.__version__ != PINNED_AIORTC:
         raise RuntimeError(f"the relay is built against aiortc {PINNED_AIORTC}, "
                            f"found {aiortc.__version__}; re-run tests/media before changing")
     aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(aioice.turn.UDP_SOCKET_BUFFER_SIZE,
                                              RECEIVE_BUFFER_BYTES)
+    _accept_rsa_peers()
 
 
 def random32() -> int:
