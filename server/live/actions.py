@@ -10,7 +10,7 @@ from media.interface import MediaError, SourceLabel
 
 from ..signalling import schema as wire
 from ..signalling.codes import SignalError, SignalErrorCode
-from . import rules
+from . import cameras, rules
 from .participant import Participant
 from .room import MAX_QUESTIONS, LiveRoom, media_failure
 from .rules import Action
@@ -157,12 +157,13 @@ def mute(room: LiveRoom, actor: Participant, publication_id: str, muted: bool) -
         # The teacher keeps order in the lesson: a classroom the teacher muted speaks again when
         # the teacher unmutes it, not by itself.
         raise _forbidden("The teacher muted your microphone; raise your hand to speak")
-    try:
-        room.media.set_muted(publication_id, muted)
+    publication.muted_by_host = muted and (by_host or publication.muted_by_host)
+    publication.muted = muted
+    try:  # a held camera stays held (cameras.py): unmuting it shows it once it is main
+        cameras.apply(room, publication, actor.participant_id)
     except MediaError as err:
         raise media_failure(err) from None
-    publication.muted_by_host = muted and (by_host or publication.muted_by_host)
-    if publication.muted != muted:
-        publication.muted = muted
-        room.broadcast(wire.PublicationMuted(publication_id=publication_id, muted=muted,
-                                             by=actor.participant_id))
+
+
+def main_camera(room: LiveRoom, actor: Participant, publication_id: str | None) -> None:
+    cameras.choose(room, actor, publication_id)

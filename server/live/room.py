@@ -44,7 +44,7 @@ from media.interface import (
 from ..models import LessonKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
-from . import rules
+from . import cameras, rules
 from .attendance import AttendanceSink, ViewerReport
 from .participant import Participant
 from .recording import Feeds, RecordingStore, RoomRecorder, choose_feeds
@@ -90,13 +90,22 @@ class LessonInfo:
 @dataclass
 class Publication:
     info: PublicationInfo
-    muted: bool = False
+    muted: bool = False  # by its publisher (or, a microphone, by the host)
     muted_by_host: bool = False  # then only the host unmutes it
+    held: bool = False  # a hub camera other than the main one (cameras.py): not forwarded
+    announced_muted: bool = False  # what everyone was last told
+
+    def __post_init__(self) -> None:
+        self.announced_muted = self.effectively_muted
+
+    @property
+    def effectively_muted(self) -> bool:
+        return self.muted or self.held
 
     def out(self) -> wire.PublicationOut:
         return wire.PublicationOut(
             publication_id=self.info.publication_id, participant_id=self.info.participant_id,
-            kind=self.info.kind, source=self.info.source, muted=self.muted)
+            kind=self.info.kind, source=self.info.source, muted=self.effectively_muted)
 
 
 class LiveRoom:
@@ -108,6 +117,7 @@ class LiveRoom:
         self._identities: dict[str, str] = {}  # identity -> participant id
         self.publications: dict[str, Publication] = {}
         self.floor: str | None = None
+        self.main_camera: str | None = None  # the hub camera everyone sees (cameras.py)
         self.hands: dict[str, None] = {}  # ordered: oldest first
         self.chat: deque[wire.ChatMessageOut] = deque(maxlen=RECENT_CHAT)
         self.questions: dict[str, wire.QuestionOut] = {}
@@ -243,7 +253,7 @@ class LiveRoom:
             publications=[pub.out() for pub in self.publications.values()],
             floor=self.floor, hands=list(self.hands), stage=self.stage(),
             chat=list(self.chat), questions=list(self.questions.values()),
-            recording=self.recording,
+            recording=self.recording, main_camera=self.main_camera,
         )
 
     def broadcast(self, message: wire.Event) -> None:
@@ -363,9 +373,10 @@ class LiveRoom:
         return self.recorder is not None and self.recorder.active
 
     def _feeds(self) -> Feeds:
+        # Held cameras are not recorded either: the recording shows what the classrooms saw.
         return choose_feeds((p.info, self.participants[p.info.participant_id].role)
                             for p in self.publications.values()
-                            if p.info.participant_id in self.participants)
+                            if p.info.participant_id in self.participants and not p.held)
 
     async def set_recording(self, on: bool, error: str | None = None) -> None:
         """Start or stop recording the lesson; everyone sees the red indicator change."""
@@ -398,7 +409,7 @@ class LiveRoom:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _recording_feeds_changed(self) -> None:
+    def recording_feeds_changed(self) -> None:
         if self.recorder is not None:
             self.recorder.update(self._feeds())
 
@@ -434,8 +445,9 @@ class LiveRoom:
                 if self.publications.pop(publication_id, None) is not None:
                     self.broadcast(wire.PublicationRemoved(
                         publication_id=publication_id, participant_id=event.participant_id))
+                    cameras.removed(self, publication_id)
                     self.resync()
-                    self._recording_feeds_changed()
+                    self.recording_feeds_changed()
             case RecordingSegmentOpened(recording_id=rid, path=path, start_s=start_s):
                 if self.recorder is not None:
                     self.recorder.note_segment(rid, path, start_s, None)
@@ -482,9 +494,10 @@ class LiveRoom:
             return
         publication = Publication(info, muted=info.muted)
         self.publications[info.publication_id] = publication
+        cameras.added(self, publication)
         self.broadcast(wire.PublicationAdded(publication=publication.out()))
         self.resync()
-        self._recording_feeds_changed()
+        self.recording_feeds_changed()
 
     def _notice(self, participant_id: str, code: NoticeCode, message: str) -> None:
         participant = self.participants.get(participant_id)

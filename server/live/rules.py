@@ -45,6 +45,7 @@ class Action(StrEnum):
     lower_hands = "lower_hands"  # another participant's raised hand
     end_lesson = "end_lesson"
     record = "record"  # start and stop recording the lesson
+    main_camera = "main_camera"  # choose which hub camera everyone sees
 
 
 R = ParticipantRole
@@ -61,7 +62,8 @@ SOURCE_KIND: dict[SourceLabel, TrackKind] = {
 }
 
 _HOST_ACTIONS = frozenset({Action.chat, Action.give_floor, Action.mute_others,
-                           Action.lower_hands, Action.end_lesson, Action.record})
+                           Action.lower_hands, Action.end_lesson, Action.record,
+                           Action.main_camera})
 ACTIONS: dict[LessonKind, dict[ParticipantRole, frozenset[Action]]] = {
     LessonKind.dedicated: {
         R.host: _HOST_ACTIONS,
@@ -71,14 +73,15 @@ ACTIONS: dict[LessonKind, dict[ParticipantRole, frozenset[Action]]] = {
     },
     LessonKind.master_teacher: {
         R.host: frozenset({Action.chat, Action.manage_stage, Action.mute_others,
-                           Action.lower_hands, Action.end_lesson, Action.record}),
+                           Action.lower_hands, Action.end_lesson, Action.record,
+                           Action.main_camera}),
         R.host_classroom: frozenset({Action.chat}),
         R.receiving_classroom: frozenset({Action.chat, Action.raise_hand}),
         R.observer: frozenset({Action.chat, Action.raise_hand}),  # comments, asking to speak
     },
     LessonKind.famous_school: {
         R.host: frozenset({Action.chat, Action.answer_question, Action.end_lesson,
-                           Action.record}),
+                           Action.record, Action.main_camera}),
         R.host_classroom: frozenset({Action.chat}),
         R.receiving_classroom: frozenset({Action.ask_question}),
         R.observer: frozenset({Action.ask_question}),

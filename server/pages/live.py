@@ -161,6 +161,11 @@ CLIENT_STRINGS: dict[str, str] = {
     "no_questions": N_("No questions yet."),
     "kiosk_question": N_("Question from %(who)s"),
     "you": N_("You"),
+    "camera_main": N_("Main camera"),
+    "camera_sent": N_("Sent"),
+    "camera_held": N_("Not sent"),
+    "camera_make_main": N_("Show this one"),
+    "camera_show_all": N_("Send all cameras"),
 }
 
 

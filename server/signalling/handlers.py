@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from .. import audit
 from ..audit import AuditTag
 from ..auth.resolve import from_bearer
-from ..keys import LIVE, SESSIONS
+from ..keys import LIVE, SESSIONS, SETTINGS
 from ..live import actions
 from ..live.admission import admit
 from ..live.attendance import ViewerReport
+from ..live.ice import ice_servers, ice_transport_policy
 from ..live.participant import Participant
 from ..live.room import LiveRoom
 from ..live.rules import Action, ParticipantRole
@@ -62,7 +63,10 @@ async def join(conn: Connection, msg: s.Join) -> s.Ok:
                               role=admission.role, classroom=admission.classroom, outbox=conn)
     state = await room.join(participant)
     conn.room, conn.participant = room, participant
-    return s.Ok(room=state)
+    settings = conn.app[SETTINGS]
+    servers = [s.IceServerOut(**server) for server in ice_servers(settings, participant.identity)]
+    return s.Ok(room=state, ice_servers=servers,
+                ice_transport_policy=ice_transport_policy(settings))
 
 
 async def publish(conn: Connection, msg: s.Publish) -> s.Ok:
@@ -93,6 +97,11 @@ async def floor_take(conn: Connection, msg: s.FloorTake) -> s.Ok:
 
 async def hand_raise(conn: Connection, msg: s.HandRaise) -> s.Ok:
     actions.raise_hand(*_in_room(conn))
+    return OK
+
+
+async def main_camera(conn: Connection, msg: s.MainCamera) -> s.Ok:
+    actions.main_camera(*_in_room(conn), msg.publication_id)
     return OK
 
 
@@ -183,6 +192,7 @@ HANDLERS: dict[str, Handler] = {
     "question.highlight": question_highlight,
     "lesson.end": lesson_end,
     "recording.set": recording_set,
+    "camera.main": main_camera,
     "stats.report": stats_report,
     "leave": leave,
     "ping": ping,

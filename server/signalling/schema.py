@@ -161,6 +161,13 @@ class RecordingSet(Request):
     recording: bool
 
 
+class MainCamera(Request):
+    """Host: the hub camera everyone sees (null: all of them); the others are not forwarded."""
+
+    type: Literal["camera.main"]
+    publication_id: PublicationId | None
+
+
 class StatsReport(Request):
     """What a participant's own browser measures of what it receives (a classroom terminal's
     getStats, every few seconds): the main video's frame rate, and its freezes since the last
@@ -185,7 +192,7 @@ class Ping(Request):
 ClientMessage = Annotated[
     Auth | Join | Publish | Answer | Mute | FloorGive | FloorTake | HandRaise | HandLower
     | StageInvite | StageRemove | ChatSend | QuestionAsk | QuestionAnswer | QuestionHighlight
-    | LessonEnd | RecordingSet | StatsReport | Leave | Ping,
+    | LessonEnd | RecordingSet | MainCamera | StatsReport | Leave | Ping,
     Field(discriminator="type"),
 ]
 
@@ -250,6 +257,17 @@ class RoomState(Out):
     chat: list[ChatMessageOut] = Field(description="The latest chat lines, oldest first")
     questions: list[QuestionOut]
     recording: bool = Field(False, description="Whether the lesson is being recorded now")
+    main_camera: str | None = Field(None, description=(
+        "The hub camera the host chose for everyone (`camera.main`); the other hub cameras "
+        "are muted meanwhile"))
+
+
+class IceServerOut(Out):
+    """One entry of the page's RTCConfiguration.iceServers (server/live/ice.py)."""
+
+    urls: list[str] = Field(description="`stun:`, `turn:` or `turns:` URLs")
+    username: str | None = Field(None, description="TURN: `<unix expiry>:<identity>`")
+    credential: str | None = Field(None, description="TURN: valid until the expiry")
 
 
 # Server to client ------------------------------------------------------------------------------
@@ -261,6 +279,10 @@ class Ok(Message):
     type: Literal["ok"] = "ok"
     id: RequestId | None = None
     room: RoomState | None = Field(default=None, description="join")
+    ice_servers: list[IceServerOut] | None = Field(
+        default=None, description="join: RTCConfiguration.iceServers for both media connections")
+    ice_transport_policy: Literal["all", "relay"] | None = Field(
+        default=None, description="join: RTCConfiguration.iceTransportPolicy")
     sdp: str | None = Field(default=None, description="publish: the relay's answer")
     question_id: str | None = Field(default=None, description="question.ask")
     message_id: str | None = Field(default=None, description="chat.send")
@@ -360,6 +382,13 @@ class QuestionHighlighted(Event):
     highlighted: bool
 
 
+class MainCameraChanged(Event):
+    """The host chose the hub camera everyone sees (null: all of them again)."""
+
+    type: Literal["event.camera.main"] = "event.camera.main"
+    publication_id: str | None
+
+
 class RecordingChanged(Event):
     """Recording started or stopped (every page of the lesson shows a red indicator while on)."""
 
@@ -388,8 +417,8 @@ class Notice(Event):
 ServerEvent = (
     OfferEvent | ParticipantJoined | ParticipantLeft | PublicationAdded | PublicationRemoved
     | PublicationMuted | SpeakerActive | FloorChanged | HandRaised | HandLowered | StageChanged
-    | ChatMessage | QuestionAsked | QuestionAnswered | QuestionHighlighted | RecordingChanged
-    | LessonEnded | Notice
+    | ChatMessage | QuestionAsked | QuestionAnswered | QuestionHighlighted | MainCameraChanged
+    | RecordingChanged | LessonEnded | Notice
 )
 ServerMessage = Annotated[Ok | Error | ServerEvent, Field(discriminator="type")]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,18 @@ from tests.pages.test_live_browser import (
 pytestmark = pytest.mark.browser
 
 ENCODER = "录播主机"
+# How many offers the page's session has answered (a renegotiation would add one).
+OFFERS = "window.kelian.session.offersReceived"
+
+
+def _flowing(screen: Screen, label: str) -> bool:
+    """Whether `label`'s camera still decodes new frames on `screen` (over a second)."""
+    def frames() -> int:
+        return sum(int(e.get("framesDecoded") or 0) for e in screen.inbound()
+                   if e.get("label") == label and e.get("kind") == "video")
+    before = frames()
+    time.sleep(1.0)
+    return frames() > before
 RTMP_PORT = free_port()
 
 
@@ -73,6 +86,7 @@ def test_a_terminal_plays_an_rtmp_encoder(browser: Any, server: str,  # noqa: F8
 
     expect.set_options(timeout=PATIENCE_S * 1000)
     admin = Screen(browser, server, LAPTOP, "admin")
+    teacher = Screen(browser, server, LAPTOP, "teacher")
     point = Screen(browser, server, TV, "point")
     try:
         admin.sign_in("admin", "kelian-admin")
@@ -96,14 +110,36 @@ def test_a_terminal_plays_an_rtmp_encoder(browser: Any, server: str,  # noqa: F8
         point.shot("terminal-encoder-1920", prefix="rtmp-")
         assert encoder.poll() is None  # still pushing
 
+        # The teacher opens the console: two hub cameras now, and the teacher picks the one the
+        # classrooms see; the other is no longer sent, and nobody renegotiates.
+        teacher.sign_in("teacher", "kelian-teacher")
+        teacher.page.goto(f"{server}/lessons/{lesson['id']}/live")
+        decodes(point, "王老师", "video")
+        panel = teacher.page.locator("#cameras-panel")
+        expect(panel).to_be_visible()
+        offers = point.page.evaluate(OFFERS)
+        panel.locator("li", has_text=ENCODER).get_by_role("button", name="设为主画面").click()
+        expect(panel.locator("li", has_text=ENCODER)).to_contain_text("主画面")
+        expect(panel.locator("li", has_text="您")).to_contain_text("未发送")
+        eventually(lambda: not _flowing(point, "王老师"), "the teacher's camera is no longer sent")
+        decodes(point, label, "video")
+        expect(point.page.locator("#kiosk-stage figcaption")).to_have_text(label)
+        assert point.page.evaluate(OFFERS) == offers
+        teacher.shot("console-main-camera-1366", prefix="rtmp-")
+        point.shot("terminal-main-camera-1920", prefix="rtmp-")
+        panel.get_by_role("button", name="发送全部机位").click()
+        decodes(point, "王老师", "video")
+
         _post(admin, f"/api/v1/lessons/{lesson['id']}/end")
         expect(point.page.locator("#waiting")).to_be_visible()
         assert encoder.poll() is None  # the encoder stays on for the next lesson
         assert not point.errors, point.errors
     except BaseException:
         point.shot("failed-point", prefix="rtmp-")
+        teacher.shot("failed-teacher", prefix="rtmp-")
         print(point.diagnose())
         raise
     finally:
         point.close()
+        teacher.close()
         admin.close()

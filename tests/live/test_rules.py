@@ -130,19 +130,19 @@ ACTION_TABLE = {
         Action.ask_question: set(), Action.answer_question: set(),
         Action.give_floor: {R.host}, Action.manage_stage: set(),
         Action.mute_others: {R.host}, Action.lower_hands: {R.host}, Action.end_lesson: {R.host},
-        Action.record: {R.host}},
+        Action.record: {R.host}, Action.main_camera: {R.host}},
     M: {Action.chat: {R.host, R.host_classroom, R.receiving_classroom, R.observer},
         Action.raise_hand: {R.receiving_classroom, R.observer},
         Action.ask_question: set(), Action.answer_question: set(),
         Action.give_floor: set(), Action.manage_stage: {R.host},
         Action.mute_others: {R.host}, Action.lower_hands: {R.host}, Action.end_lesson: {R.host},
-        Action.record: {R.host}},
+        Action.record: {R.host}, Action.main_camera: {R.host}},
     F: {Action.chat: {R.host, R.host_classroom},
         Action.raise_hand: set(),
         Action.ask_question: {R.receiving_classroom, R.observer}, Action.answer_question: {R.host},
         Action.give_floor: set(), Action.manage_stage: set(),
         Action.mute_others: set(), Action.lower_hands: set(), Action.end_lesson: {R.host},
-        Action.record: {R.host}},
+        Action.record: {R.host}, Action.main_camera: {R.host}},
 }
 
 

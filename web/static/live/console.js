@@ -186,6 +186,7 @@ function render() {
   }
   renderGrid(room, videoOf);
   renderHands(room);
+  renderCameras(room);
   renderControls();
   renderRecording(room);
   chat.render();
@@ -305,6 +306,36 @@ function renderHands(room) {
   }));
 }
 
+/**
+ * The hub's cameras (the teacher's, the classroom's RTSP/RTMP/WHIP ones): with two or more, the
+ * teacher picks the one the classrooms see; the others are not sent (camera.main).
+ */
+function renderCameras(room) {
+  const panel = $("#cameras-panel");
+  const cameras = room.hubCameras();
+  panel.hidden = cameras.length < 2 || !room.may("main_camera");
+  if (panel.hidden) return;
+  const items = cameras.map((pub) => {
+    const main = room.mainCamera === pub.publication_id;
+    const sent = room.mainCamera === null || main;
+    // A hub classroom's devices are named (its cameras and encoders are Sources), not labelled
+    // by their classroom, which they all share.
+    const p = room.participant(pub.participant_id);
+    const who = pub.participant_id === room.me ? t("you") : p.role === "host_classroom" ? p.name : room.label(pub.participant_id);
+    return el("li", { class: `camera-item${main ? " main" : ""}`, dataset: { publication: pub.publication_id } },
+      el("span", { class: "camera-who" }, who),
+      el("span", { class: `camera-state${sent ? "" : " muted"}` }, t(main ? "camera_main" : sent ? "camera_sent" : "camera_held")),
+      main ? null : el("button", { type: "button", class: "button small primary",
+        dataset: { action: "main_camera", publication: pub.publication_id } }, t("camera_make_main")));
+  });
+  if (room.mainCamera !== null) {
+    items.push(el("li", { class: "camera-item all" },
+      el("button", { type: "button", class: "button small subtle", dataset: { action: "main_camera", publication: "" } },
+        t("camera_show_all"))));
+  }
+  fill($("#camera-list"), items);
+}
+
 async function onAction(e) {
   const button = e.target.closest("button[data-action]");
   if (!button || !session) return;
@@ -316,6 +347,9 @@ async function onAction(e) {
     case "invite_stage": await session.request("stage.invite", { participant_id: id }); break;
     case "remove_stage": await session.request("stage.remove", { participant_id: id }); break;
     case "lower_hand": await session.request("hand.lower", { participant_id: id }); break;
+    case "main_camera":
+      await session.request("camera.main", { publication_id: button.dataset.publication || null });
+      break;
     case "mute":
     case "unmute":
       await session.request("mute", { publication_id: button.dataset.publication, muted: button.dataset.action === "mute" });
@@ -326,6 +360,7 @@ async function onAction(e) {
 }
 grid.addEventListener("click", onAction);
 $("#hand-list").addEventListener("click", onAction);
+$("#camera-list").addEventListener("click", onAction);
 
 // Own media -------------------------------------------------------------------------------------
 

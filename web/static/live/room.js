@@ -19,6 +19,7 @@ export class RoomState {
     this.questions = new Map(room.questions.map((q) => [q.question_id, q]));
     this.speaker = null;
     this.recording = Boolean(room.recording);
+    this.mainCamera = room.main_camera || null;
   }
 
   get me() {
@@ -80,6 +81,9 @@ export class RoomState {
       case "event.recording.changed":
         this.recording = msg.recording;
         return true;
+      case "event.camera.main":
+        this.mainCamera = msg.publication_id;
+        return true;
       case "event.question.highlighted": {
         const q = this.questions.get(msg.question_id);
         if (q) q.highlighted = msg.highlighted;
@@ -92,6 +96,14 @@ export class RoomState {
 
   participant(id) {
     return id === this.me ? this.you : this.participants.get(id);
+  }
+
+  /** The cameras of the teacher and the hub classroom: those the host picks the main one of. */
+  hubCameras() {
+    return [...this.publications.values()].filter((pub) => {
+      const p = this.participant(pub.participant_id);
+      return pub.source === "camera" && p && HUB_ROLES.has(p.role);
+    });
   }
 
   /** How a participant is called on screen: a terminal by its classroom, a person by name. */
@@ -168,6 +180,7 @@ export class RoomState {
         return role === "host" && kind !== "famous_school";
       case "end_lesson":
       case "record":
+      case "main_camera":
         return role === "host";
       default:
         return false;

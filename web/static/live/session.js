@@ -9,7 +9,7 @@
 // unavailable {code, message}, closed {code, final}.
 
 import { CLOSE, Signalling, SignalError } from "./signalling.js";
-import { captureScreen, Publisher, Receiver } from "./media.js";
+import { captureScreen, Publisher, Receiver, rtcConfig } from "./media.js";
 import { RoomState } from "./room.js";
 
 const MEDIA_FAILED_GRACE_MS = 4000;
@@ -29,8 +29,10 @@ export class LiveSession extends EventTarget {
     this.captured = false;
     this.wantMuted = { camera: false, microphone: false, screen: false };
     this.room = null;
+    this.rtcConfig = undefined; // the join reply's ICE servers (media.js `rtcConfig`)
     this.publisher = null;
     this.receiver = null;
+    this.offersReceived = 0; // renegotiations by the relay (diagnostics and tests)
     this.finished = false;
     this.joining = false;
     this.signalling = new Signalling({ token });
@@ -82,8 +84,9 @@ export class LiveSession extends EventTarget {
     }
     this.joining = false;
     this.room = new RoomState(reply.room);
+    this.rtcConfig = rtcConfig(reply); // TURN credentials are fresh on every join
     this.closeMedia();
-    this.receiver = this.watch(new Receiver(this.signalling));
+    this.receiver = this.watch(new Receiver(this.signalling, this.rtcConfig));
     this.receiver.addEventListener("tracks", () => this.emit("media", {}));
     this.status("joined");
     this.emit("joined", {});
@@ -131,7 +134,7 @@ export class LiveSession extends EventTarget {
       if (allowed.includes(source) && this.local[source]) tracks[source] = this.local[source];
     }
     if (!Object.keys(tracks).length || !this.room) return;
-    if (!this.publisher) this.publisher = this.watch(new Publisher(this.signalling));
+    if (!this.publisher) this.publisher = this.watch(new Publisher(this.signalling, this.rtcConfig));
     try {
       await this.publisher.publish(tracks);
     } catch (err) {
@@ -170,7 +173,7 @@ export class LiveSession extends EventTarget {
       if (this.local.screen === track) this.stopScreen(); // "Stop sharing" in the browser bar
     });
     this.wantMuted.screen = false;
-    if (!this.publisher) this.publisher = this.watch(new Publisher(this.signalling));
+    if (!this.publisher) this.publisher = this.watch(new Publisher(this.signalling, this.rtcConfig));
     try {
       if (this.publisher.has("screen")) {
         await this.publisher.replace("screen", track);
@@ -223,7 +226,8 @@ export class LiveSession extends EventTarget {
     if (!this.room) return;
     switch (msg.type) {
       case "event.offer":
-        if (!this.receiver) this.receiver = this.watch(new Receiver(this.signalling));
+        this.offersReceived += 1;
+        if (!this.receiver) this.receiver = this.watch(new Receiver(this.signalling, this.rtcConfig));
         this.receiver.applyOffer(msg.sdp).catch((err) => {
           if (!this.receiver || this.receiver.closed) return;
           console.error("kelian: applying the relay's offer failed", err);
@@ -268,7 +272,7 @@ export class LiveSession extends EventTarget {
         // The relay dropped both connections: make new ones and publish again.
         this.notice("media_reconnecting", "warning");
         this.closeMedia();
-        this.receiver = this.watch(new Receiver(this.signalling));
+        this.receiver = this.watch(new Receiver(this.signalling, this.rtcConfig));
         this.receiver.addEventListener("tracks", () => this.emit("media", {}));
         this.emit("media", {});
         this.publishAllowed();
