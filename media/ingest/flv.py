@@ -6,6 +6,7 @@ once by aiortc)."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from fractions import Fraction
 
 import av
@@ -21,6 +22,7 @@ START_CODE = b"\x00\x00\x00\x01"
 SPS, PPS = 7, 8  # NAL unit types
 MS = Fraction(1, 1000)
 AUDIO_CODECS = {AAC: "aac", 2: "mp3", 14: "mp3"}  # FLV sound format -> decoder
+RATE_WINDOW_MS = 5000  # frame rate and bitrate are measured over the last 5 s of pictures
 AUDIO_NAMES = {0: "PCM", 1: "ADPCM", 2: "MP3", 3: "PCM", 4: "Nellymoser", 5: "Nellymoser",
                6: "Nellymoser", 7: "G.711 A-law", 8: "G.711 µ-law", 10: "AAC", 11: "Speex",
                14: "MP3"}
@@ -72,11 +74,37 @@ class VideoConverter:
         self.parameter_sets = b""
         self.length_size = 4
         self.reordered = False  # the encoder sends B-frames (browsers may stutter on them)
+        # For testing the Source from the admin page: the last keyframe (Annex B, SPS and PPS
+        # first), and (encoder ms, bytes) of the latest pictures.
+        self.keyframe = b""
+        self._recent: deque[tuple[int, int]] = deque(maxlen=600)  # bounded if the clock stalls
 
     def restart(self) -> None:
         """A new encoder connection: its own clock and configuration."""
         self.timeline.restart()
         self.parameter_sets = b""
+        self.keyframe = b""
+        self._recent.clear()
+
+    def rates(self) -> tuple[float | None, float | None]:
+        """(frames/s, kbit/s) over the latest pictures, by the encoder's clock; None while
+        there are too few to tell."""
+        if len(self._recent) < 2:
+            return None, None
+        span_ms = self._recent[-1][0] - self._recent[0][0]
+        if span_ms <= 0:
+            return None, None
+        count = len(self._recent)
+        sent = sum(size for _, size in list(self._recent)[:-1])  # sent over the span
+        return (count - 1) * 1000 / span_ms, sent * 8 / span_ms
+
+    def _measure(self, timestamp_ms: int, size: int) -> None:
+        recent = self._recent
+        if recent and timestamp_ms < recent[-1][0]:
+            recent.clear()  # the encoder's clock went back: start again
+        recent.append((timestamp_ms, size))
+        while timestamp_ms - recent[0][0] > RATE_WINDOW_MS:
+            recent.popleft()
 
     def convert(self, tag: VideoTag) -> av.Packet | None:
         if tag.codec != AVC:
@@ -99,6 +127,8 @@ class VideoConverter:
         body = b"".join(START_CODE + unit for unit in pictures)
         if tag.keyframe:
             body = self.parameter_sets + body
+            self.keyframe = body
+        self._measure(tag.timestamp_ms, len(body))
         packet = av.Packet(body)
         # Presentation time, kept rising: the packer stamps RTP with it.
         stamp = self.timeline.stamp(round((tag.timestamp_ms + tag.composition_ms) * 90))
@@ -135,6 +165,11 @@ class AudioConverter:
     def _new_resampler() -> av.AudioResampler:
         return av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE,
                                  frame_size=AUDIO_RATE // 50)
+
+    @property
+    def codec_name(self) -> str | None:
+        """The codec of the audio the encoder sends ("aac", "mp3"); None before any."""
+        return AUDIO_CODECS.get(self._codec) if self._codec is not None else None
 
     def restart(self) -> None:
         self.timeline.restart()

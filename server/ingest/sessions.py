@@ -103,6 +103,12 @@ class Sessions:
             return None
         return session
 
+    def active(self, kind: SessionKind, principal: str) -> bool:
+        """Whether `principal` holds a live Session of `kind` on this node (e.g. a WHIP encoder
+        of "source:3" publishing now), for the admin page's source test."""
+        return any(s.kind is kind and s.principal == principal and not s.ended
+                   for s in self._by_id.values())
+
     def revoke(self, principal: str) -> int:
         """Those credentials no longer hold (a token revoked, a source deleted): end that
         principal's Sessions now. Returns how many there were."""

@@ -35,6 +35,7 @@ from .layout import page
 from .lookups import Names, classroom_zone
 from .messages import translate_message
 from .report import report_url
+from .source_probe import probe_source_view
 
 PAGE_SIZE = 50
 FORM_ERRORS = (ErrorCode.invalid, ErrorCode.conflict)
@@ -328,6 +329,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/admin", admin_home)
     r.add_post("/admin/terminals/" + record + "/token", issue_token_view)
     r.add_post("/admin/terminals/" + record + "/revoke", revoke_token_view)
+    r.add_post("/admin/sources/" + record + "/test", probe_source_view)
     r.add_get("/admin/{slug}", list_view)
     r.add_get("/admin/{slug}/new", new_view)
     r.add_post("/admin/{slug}/new", create_view)

@@ -238,6 +238,8 @@ SOURCES = AdminKind(
         Column(N_("Enabled"), yes_no("enabled")),
     ),
     nav_roles=frozenset({Role.admin, Role.inspector, Role.teacher}),
+    # A snapshot and what the camera or encoder sends (server/pages/source_probe.py).
+    actions=(Action(N_("Test"), "test"),),
 )
 
 # Users -----------------------------------------------------------------------------------------
