@@ -97,6 +97,12 @@ PATTERNS: tuple[_Pattern, ...] = (
     _p(rf"^You may not change this {_KIND}$", N_("You may not change this %(kind)s")),
     _p(rf"^You may not delete this {_KIND}$", N_("You may not delete this %(kind)s")),
     _p(r"^user (?P<id>\d+) is not a teacher$", N_("User %(id)s is not a teacher")),
+    _p(r"^(?P<name>.+) teaches (?P<lessons>\d+) upcoming lesson\(s\) and (?P<entries>\d+) "
+       r"timetable entr(?:y|ies): give them to another teacher or cancel them first, or disable "
+       r"the account \(it keeps the records and cannot sign in\)$",
+       N_("%(name)s teaches %(lessons)s upcoming lessons and has %(entries)s timetable entries: "
+          "give them to another teacher or cancel them first, or disable the account (it keeps "
+          "the records and cannot sign in)")),
     _p(r"^cannot change from (?P<old>\w+) to (?P<new>\w+) here$",
        N_("A lesson cannot go from “%(old)s” to “%(new)s” here")),
     # booking conflicts (services/conflicts.py)

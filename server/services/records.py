@@ -63,7 +63,8 @@ class RecordSpec:
     prepare: Prepare | None = None  # fills derived columns (hashes, keys, defaults)
     check: Check | None = None  # cross-field rules on the merged record
     check_db: DbCheck | None = None  # rules against other records, on the merged record
-    guard_delete: Callable[[Principal, Any], None] | None = None  # raises to refuse a delete
+    # Raises to refuse a delete with a reason the admin can act on.
+    guard_delete: Callable[[AsyncSession, Principal, Any], Awaitable[None]] | None = None
     admin_only: frozenset[str] = frozenset()  # output fields only admins see (credentials)
     write_only: frozenset[str] = frozenset()  # input fields that are not columns
 
@@ -315,7 +316,7 @@ async def delete_record(db: AsyncSession, p: Principal, spec: RecordSpec, record
     if not can_change(p, spec.kind, record):
         raise _forbid(spec, "delete")
     if spec.guard_delete:
-        spec.guard_delete(p, record)
+        await spec.guard_delete(db, p, record)
     await db.delete(record)
     await _flush(db, spec, deleting=True)
     audit.record(db, AuditTag.record_deleted, p, _target(spec, record_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.policy import Kind
@@ -148,9 +149,22 @@ def _check_user(user: User) -> list[FieldError]:
     return []
 
 
-def _guard_user_delete(p: Principal, user: User) -> None:
+async def _guard_user_delete(db: AsyncSession, p: Principal, user: User) -> None:
     if user.id == p.user_id:
         raise KelianError(ErrorCode.conflict, "You cannot delete your own account")
+    # A teacher's lessons are records of teaching: the account stays while lessons or the
+    # timetable name it. Saying how many, and what to do, beats "still in use".
+    upcoming = await db.scalar(select(func.count()).select_from(Lesson).where(
+        Lesson.teacher_id == user.id, Lesson.status.in_((LessonStatus.scheduled,
+                                                          LessonStatus.live))))
+    entries = await db.scalar(select(func.count()).select_from(TimetableEntry).where(
+        TimetableEntry.teacher_id == user.id))
+    if upcoming or entries:
+        raise KelianError(ErrorCode.conflict, (
+            f"{user.display_name} teaches {upcoming} upcoming lesson(s) and "
+            f"{entries} timetable entr{'y' if entries == 1 else 'ies'}: give them to another "
+            f"teacher or cancel them first, or disable the account (it keeps the records and "
+            f"cannot sign in)"))
 
 
 USER = RecordSpec(

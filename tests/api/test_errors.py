@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -137,9 +138,15 @@ async def test_duplicates_conflict(admin: Api, world: World, db: AsyncSession, p
 
 
 async def test_delete_of_a_record_in_use_conflicts(admin: Api, world: World) -> None:
-    reply = await admin.delete(f"users/{world['teacher']}")  # still teaches lessons
-    assert reply.status == 409 and "still used" in reply.body["error"]["message"]
+    # A teacher with lessons to come: refused, saying how many and what to do instead.
+    reply = await admin.delete(f"users/{world['teacher']}")
+    message = reply.body["error"]["message"]
+    assert reply.status == 409 and re.search(r"teaches [1-9]\d* upcoming lesson", message)
+    assert "disable the account" in message
     assert (await admin.get(f"users/{world['teacher']}")).status == 200
+    # Anything else still referenced: the general refusal.
+    reply = await admin.delete(f"classrooms/{world['hub_room']}")
+    assert reply.status == 409 and "still used" in reply.body["error"]["message"]
 
 
 async def test_cross_field_rules(admin: Api, world: World) -> None:
