@@ -85,6 +85,17 @@ def source_labels(sections: list[MediaSection], source_role: SourceRole, seat: P
     return labels
 
 
+def concerned(room: LiveRoom, publisher: Participant, hosts_only: bool = False
+              ) -> list[Participant]:
+    """Who is told about a Source's trouble: the lesson's host and (unless `hosts_only`)
+    whoever receives its Publications."""
+    mine = {pid for pid, pub in room.publications.items()
+            if pub.info.participant_id == publisher.participant_id}
+    return [viewer for viewer in list(room.participants.values())
+            if viewer is not publisher and (viewer.role is ParticipantRole.host
+                                            or not hosts_only and room.wanted(viewer) & mine)]
+
+
 @dataclass
 class SourceSeat:
     """A Source's place in the Room of its classroom's live lesson, checked and ready."""

@@ -35,12 +35,11 @@ from ..keys import LIVE, SESSIONS, SETTINGS
 from ..live.lessons import LiveLessons
 from ..live.participant import Participant
 from ..live.room import LiveRoom
-from ..live.rules import ParticipantRole
 from ..models import Classroom, Source, SourceKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
 from .common import IngestError
-from .publish import SourceInfo, SourceSeat
+from .publish import SourceInfo, SourceSeat, concerned
 
 log = logging.getLogger("kelian.ingest.rtmp")
 
@@ -197,12 +196,7 @@ class EncoderFeed:
         room, participant = self.room, self.participant
         if room is None or room.closed or participant is None:
             return
-        mine = {pid for pid, pub in room.publications.items()
-                if pub.info.participant_id == participant.participant_id}
-        for viewer in list(room.participants.values()):
-            host = viewer.role is ParticipantRole.host
-            if viewer is participant or not (host or not hosts_only and room.wanted(viewer) & mine):
-                continue
+        for viewer in concerned(room, participant, hosts_only):
             if once is not None:
                 if (viewer.participant_id, once) in self._told:
                     continue

@@ -38,7 +38,7 @@ from ..models import Classroom, Lesson, Source, SourceKind, lesson_classroom
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
 from .common import IngestError
-from .publish import SourceInfo, SourceSeat, live_lesson
+from .publish import SourceInfo, SourceSeat, concerned, live_lesson
 
 log = logging.getLogger("kelian.ingest.rtsp")
 
@@ -239,13 +239,9 @@ class RtspPuller:
         room, participant = self.room, self.participant
         if room is None or room.closed or participant is None:
             return
-        mine = {pid for pid, pub in room.publications.items()
-                if pub.info.participant_id == participant.participant_id}
-        for viewer in list(room.participants.values()):
-            if viewer is not participant and (viewer.role is ParticipantRole.host
-                                              or room.wanted(viewer) & mine):
-                viewer.outbox.send(wire.Notice(code=code, message=message,
-                                               classroom=self.source.classroom))
+        for viewer in concerned(room, participant):
+            viewer.outbox.send(wire.Notice(code=code, message=message,
+                                           classroom=self.source.classroom))
 
 
 class RtspSupervisor:
