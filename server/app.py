@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import aiohttp_jinja2
 from aiohttp import web
 
-from . import api, ingest, metrics, pages, signalling
+from . import api, health, ingest, metrics, pages, signalling
 from .auth.throttle import MemoryLoginThrottle
 from .config import Settings
 from .database import create_engine, session_factory, upgrade
@@ -143,5 +143,6 @@ def create_app(settings: Settings,
     signalling.setup(app)
     ingest.setup(app)  # WHIP and WHEP
     metrics.setup(app)
+    health.setup(app)  # /healthz, /readyz
     assert aiohttp_jinja2.get_env(app) is not None
     return app

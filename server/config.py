@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -132,6 +133,28 @@ class Settings:
         default=5,
         metadata={"doc": "How often each participant's link quality is sampled, in seconds."},
     )
+    # ICE for browsers behind school firewalls (server/live/ice.py); the relay needs none.
+    stun_urls: str = field(
+        default="", metadata={"doc": "Comma-separated stun: URLs the pages use for ICE."}
+    )
+    turn_urls: str = field(
+        default="",
+        metadata={"doc": "Comma-separated turn:/turns: URLs (e.g. turns:turn.example:443"
+                         "?transport=tcp) the pages use, with short-lived credentials."},
+    )
+    turn_secret: str = field(
+        default="",
+        metadata={"doc": "The TURN server's shared secret (coturn's static-auth-secret); "
+                         "required with TURN_URLS."},
+    )
+    turn_ttl_s: int = field(
+        default=3600, metadata={"doc": "Lifetime of a participant's TURN credentials, in seconds."}
+    )
+    ice_relay_only: bool = field(
+        default=False,
+        metadata={"doc": "Pages send media only through TURN (iceTransportPolicy relay); "
+                         "needs TURN_URLS."},
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -151,6 +174,10 @@ class Settings:
 _LOCALES = ("zh_CN", "en")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOG_FORMATS = ("text", "json")
+_ICE_URL = re.compile(
+    r"^(?P<scheme>stuns?|turns?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>\d{1,5}))?"
+    r"(\?transport=(?P<transport>udp|tcp))?$"
+)
 
 
 def setting_names() -> list[str]:
@@ -234,12 +261,38 @@ def _validate(s: Settings) -> None:
         path = getattr(s, name)
         if path is not None and not path.is_file():
             raise bad(name, f"file {path} does not exist")
+    _validate_ice(s, bad)
     try:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(s.time_zone)
     except Exception:
         raise bad("time_zone", f"{s.time_zone!r} is not an IANA time zone") from None
+
+
+def ice_urls(text: str) -> list[str]:
+    """The URLs of a comma-separated STUN_URLS or TURN_URLS setting."""
+    return [url.strip() for url in text.split(",") if url.strip()]
+
+
+def _validate_ice(s: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    # RFC 7064/7065 URIs: scheme, host, optional port and ?transport=udp|tcp.
+    for name, schemes in (("stun_urls", ("stun",)), ("turn_urls", ("turn", "turns"))):
+        for url in ice_urls(getattr(s, name)):
+            match = _ICE_URL.match(url)
+            if match is None or match["scheme"] not in schemes:
+                raise bad(name, f"{url!r} is not a {' or '.join(f'{x}:' for x in schemes)} URL "
+                                f"(e.g. {schemes[-1]}:host.example:3478)")
+            if match["port"] and not 0 < int(match["port"]) < 65536:
+                raise bad(name, f"{url!r}: {match['port']} is not a port (1-65535)")
+            if match["transport"] and name == "stun_urls":
+                raise bad(name, f"{url!r}: a stun: URL takes no ?transport")
+    if s.turn_urls.strip() and not s.turn_secret:
+        raise bad("turn_secret", "TURN_URLS needs the TURN server's shared secret")
+    if s.turn_ttl_s < 60:
+        raise bad("turn_ttl_s", "must be at least 60")
+    if s.ice_relay_only and not s.turn_urls.strip():
+        raise bad("ice_relay_only", "relay-only ICE needs TURN_URLS")
 
 
 def load_settings(

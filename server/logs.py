@@ -25,6 +25,7 @@ ACCESS = logging.getLogger("kelian.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Paths whose first segment after the prefix is a secret: a WHIP encoder's stream key.
 SECRET_SEGMENT = ("/whip/",)
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
 # The attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -118,6 +119,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     finally:
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         path = loggable_path(request.path)
-        ACCESS.info("%s %s %d %.1f ms", request.method, path, status, duration_ms,
+        # Probes come every few seconds from the orchestrator: kept out of INFO.
+        level = logging.DEBUG if path in QUIET_PATHS and status < 400 else logging.INFO
+        ACCESS.log(level, "%s %s %d %.1f ms", request.method, path, status, duration_ms,
                     extra={"method": request.method, "path": path, "status": status,
                            "duration_ms": duration_ms, "remote": request.remote})

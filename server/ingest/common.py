@@ -7,10 +7,12 @@ encoder's log can show.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
+from ..keys import SETTINGS
+from ..live.ice import ice_links, ice_servers
 from ..signalling.codes import SignalError, SignalErrorCode
 
 SDP = "application/sdp"
@@ -111,9 +113,18 @@ async def read_sdp(request: web.Request) -> str:
         raise IngestError(400, "the offer is not UTF-8 text") from None
 
 
-def created(answer_sdp: str, location: str, etag: str) -> web.Response:
-    """201 with the relay's answer, where the session lives and its entity tag."""
-    return reply(201, answer_sdp, {"Location": location, "ETag": etag}, content_type=SDP)
+def created(answer_sdp: str, location: str, etag: str, links: Sequence[str] = ()) -> web.Response:
+    """201 with the relay's answer, where the session lives, its entity tag and ICE servers."""
+    headers = {"Location": location, "ETag": etag}
+    if links:
+        headers["Link"] = ", ".join(links)
+    return reply(201, answer_sdp, headers, content_type=SDP)
+
+
+def ice_server_links(request: web.Request, identity: str) -> list[str]:
+    """RFC 9725 §4.6 `Link` values: the configured STUN/TURN servers, with `identity`'s own
+    TURN credentials, for a client behind a firewall (empty on a plain LAN)."""
+    return ice_links(ice_servers(request.app[SETTINGS], identity))
 
 
 def patch_not_supported(request: web.Request) -> web.Response:

@@ -40,6 +40,7 @@ from .common import (
     bearer,
     created,
     endpoint,
+    ice_server_links,
     patch_not_supported,
     preflight,
     read_sdp,
@@ -156,7 +157,8 @@ async def play(request: web.Request) -> web.StreamResponse:
              participant.participant_id, len(wanted),
              extra={"lesson_id": lesson_id, "principal": who.audit_name,
                     "participant": participant.participant_id, "session": session.resource_id})
-    return created(answer, session.location, session.etag)
+    return created(answer, session.location, session.etag,
+                   ice_server_links(request, who.audit_name))
 
 
 def _inspection_ended(app: web.Application, who: Principal, lesson_id: int

@@ -29,6 +29,7 @@ from .common import (
     bearer,
     created,
     endpoint,
+    ice_server_links,
     patch_not_supported,
     preflight,
     read_sdp,
@@ -88,7 +89,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
              source.source_id, participant.participant_id, seat.role.value,
              extra={"lesson_id": seat.lesson.lesson_id, "source_id": source.source_id,
                     "participant": participant.participant_id, "session": session.resource_id})
-    return created(answer, session.location, session.etag)
+    return created(answer, session.location, session.etag,
+                   ice_server_links(request, source.identity))
 
 
 def _session(request: web.Request, key: str) -> Session:

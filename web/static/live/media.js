@@ -20,8 +20,16 @@ export const VIDEO_CONSTRAINTS = Object.freeze({
   frameRate: { ideal: 25, max: 30 },
 });
 
-// A school LAN has no use for public STUN servers: the relay offers its host candidates.
+// A school LAN has no use for public STUN servers: the relay offers its host candidates. Sites
+// behind firewalls get STUN/TURN servers in the `join` reply (see `rtcConfig`).
 const RTC_CONFIG = Object.freeze({ iceServers: [], bundlePolicy: "max-bundle" });
+
+/** The RTCConfiguration a `join` reply asks for: its ICE servers and transport policy. */
+export function rtcConfig(reply) {
+  const iceServers = (reply.ice_servers || []).map(({ urls, username, credential }) =>
+    username ? { urls, username, credential } : { urls });
+  return { ...RTC_CONFIG, iceServers, iceTransportPolicy: reply.ice_transport_policy || "all" };
+}
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 
@@ -141,11 +149,11 @@ export function sdpSections(sdp) {
 }
 
 class Connection extends EventTarget {
-  constructor(signalling, role) {
+  constructor(signalling, role, config = RTC_CONFIG) {
     super();
     this.signalling = signalling;
     this.role = role; // "send" | "receive"
-    this.pc = new RTCPeerConnection(RTC_CONFIG);
+    this.pc = new RTCPeerConnection(config);
     this.closed = false;
     this.pc.addEventListener("connectionstatechange", () => {
       if (!this.closed) this.emit("state", { role: this.role, state: this.pc.connectionState });
@@ -168,8 +176,8 @@ class Connection extends EventTarget {
 
 /** The send connection: camera, microphone and (for the hub) courseware. */
 export class Publisher extends Connection {
-  constructor(signalling) {
-    super(signalling, "send");
+  constructor(signalling, config = RTC_CONFIG) {
+    super(signalling, "send", config);
     this.transceivers = new Map(); // source -> RTCRtpTransceiver
     this.stream = new MediaStream(); // camera and microphone together, for lip sync
     this.busy = Promise.resolve();
@@ -233,8 +241,8 @@ export class Publisher extends Connection {
  * The relay names each m-line's Publication in its msid ("<participant> <publication>").
  */
 export class Receiver extends Connection {
-  constructor(signalling) {
-    super(signalling, "receive");
+  constructor(signalling, config = RTC_CONFIG) {
+    super(signalling, "receive", config);
     this.sections = [];
     this.chain = Promise.resolve();
   }
