@@ -22,6 +22,7 @@ from .models import (
     Classroom,
     Course,
     Holiday,
+    JoinFailure,
     Lesson,
     LessonKind,
     LessonStatus,
@@ -226,6 +227,7 @@ async def _create(db: AsyncSession, settings: Settings) -> None:
 
 # Every how many past lessons each teaching point missed one (different, so they differ).
 ABSENT_EVERY = (11, 7)
+JOIN_ALARM_MIN = 3  # the setting's default
 
 
 async def _history(db: AsyncSession, entries: list[tuple[TimetableEntry, _Slot]], teacher: User,
@@ -272,8 +274,10 @@ async def _history(db: AsyncSession, entries: list[tuple[TimetableEntry, _Slot]]
                 db.add(stretch(lesson, room, "receiving_classroom", 1,
                                drop + timedelta(minutes=1), end, LeaveReason.lesson_ended))
                 continue
-            if n % every == every - 1:
-                continue  # this point did not come
+            if n % every == every - 1:  # this point did not come: the alarm noted it
+                db.add(JoinFailure(lesson_id=lesson.id, classroom_id=room.id,
+                                   detected_at=begin + timedelta(minutes=JOIN_ALARM_MIN)))
+                continue
             db.add(stretch(lesson, room, "receiving_classroom", 0, begin, end,
                            LeaveReason.lesson_ended))
     await db.flush()

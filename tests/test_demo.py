@@ -152,7 +152,7 @@ async def test_demo_books_no_classroom_or_teacher_twice(db: AsyncSession, settin
 
 async def test_oversight_figures_match_the_demo_history(db: AsyncSession, settings: Settings) -> None:
     from server.lifecycle.usage import Period, usage_report
-    from server.models import Attendance, LessonStatus
+    from server.models import Attendance, JoinFailure, LessonStatus
 
     assert await load_demo(db, settings) is True
     zone = ZoneInfo(settings.time_zone)
@@ -182,6 +182,11 @@ async def test_oversight_figures_match_the_demo_history(db: AsyncSession, settin
         usage = schools[point].usage
         assert (usage.held, usage.expected, usage.joined) == (len(past), len(past), came)
         absent_somewhere |= came < len(past)
+        # Every lesson the point missed left a failed join, for the teaching point's home page
+        # and the admins' daily summary.
+        failed = await db.scalar(select(func.count()).select_from(JoinFailure)
+                                 .where(JoinFailure.classroom_id == room))
+        assert failed == len(past) - came
         assert not schools[point].uncovered
     assert absent_somewhere
     # One teaching point reconnected once: two stretches in the same lesson.

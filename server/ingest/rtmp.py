@@ -39,7 +39,7 @@ from ..models import Classroom, Source, SourceKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
 from .common import IngestError
-from .publish import SourceInfo, SourceSeat, concerned
+from .publish import SourceInfo, SourceSeat, concerned, live_lesson
 
 log = logging.getLogger("kelian.ingest.rtmp")
 
@@ -52,6 +52,7 @@ class RtmpPolicy:
     retry_s: float = 5.0  # no lesson live (or refused): look again this often
 
 
+REFUSED_RETRY_S = 60.0  # the lesson-kind rules refused it: look again this seldom
 RTMP_POLICY = web.AppKey("rtmp_policy", RtmpPolicy)  # tests set a quicker one before start-up
 
 
@@ -143,7 +144,9 @@ class EncoderFeed:
                 except IngestError as err:  # 409: no lesson live; 403: the rules refuse it
                     log.debug("source %d: not published: %s", self.source.source_id, err)
                     await self._leave()
-                    await self._lesson_changed(self.policy.retry_s)
+                    # A refusal by the rules stands until another lesson opens or closes.
+                    await self._lesson_changed(self.policy.retry_s if err.status == 409
+                                               else REFUSED_RETRY_S)
                     continue
                 await self.republish.wait()
                 await self._leave()
@@ -153,6 +156,13 @@ class EncoderFeed:
 
     async def _publish(self) -> None:
         self.republish.clear()
+        # Cheap checks first: an encoder pushing all day must not make a connection to the relay
+        # every few seconds while its classroom has no lesson here.
+        open_here = [room.lesson.lesson_id for room in self.live.rooms()]
+        if not open_here:
+            raise IngestError(409, "no lesson is live on this node")
+        async with self.db() as db:
+            await live_lesson(db, self.source.classroom_id, among=open_here)
         offer = await self.publisher.offer(video=True, forwarded=True, audio=True)
         seat = await SourceSeat.prepare(self.live, self.db, self.source, offer)
         participant = seat.participant(_Outbox(self))
