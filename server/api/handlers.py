@@ -11,6 +11,7 @@ from aiohttp import web
 from ..errors import ErrorCode, KelianError
 from ..http import json_response, require_user
 from ..keys import SESSIONS
+from ..lifecycle.changes import record_changed
 from ..services.records import (
     RecordSpec,
     create_record,
@@ -55,6 +56,7 @@ class RecordHandlers:
         async with request.app[SESSIONS]() as db:
             record = await create_record(db, who, self.spec, payload)
             body = to_out(self.spec, record, who)
+        record_changed(request.app, self.spec.kind)
         location = request.app.router[self.item_route].url_for(id=str(body["id"]))
         return json_response(body, status=201, headers={"Location": str(location)})
 
@@ -71,6 +73,7 @@ class RecordHandlers:
             record = await update_record(db, who, self.spec, record_id(request), payload)
             if getattr(record, "active", True) is False:
                 revoke_principal(request.app, self.spec.kind, record.id)
+            record_changed(request.app, self.spec.kind)
             return json_response(to_out(self.spec, record, who))
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -78,4 +81,5 @@ class RecordHandlers:
         async with request.app[SESSIONS]() as db:
             await delete_record(db, who, self.spec, record_id(request))
         revoke_principal(request.app, self.spec.kind, record_id(request))
+        record_changed(request.app, self.spec.kind)
         return web.Response(status=204)

@@ -16,6 +16,7 @@ from ..auth.policy import Kind, can_change, can_create
 from ..auth.principal import Principal
 from ..errors import ErrorCode, KelianError
 from ..keys import SESSIONS, SETTINGS
+from ..lifecycle.changes import record_changed
 from ..services.records import create_record, delete_record, get_record, list_records, update_record
 from ..services.terminals import issue_token, revoke_token
 from ..signalling.connection import revoke_principal
@@ -187,6 +188,7 @@ async def create_view(request: web.Request) -> web.StreamResponse:
                 place_errors(fields, state, err, ctx.tr)
                 error = err
             else:
+                record_changed(request.app, ak.spec.kind)
                 return see_other(f"/admin/{ak.slug}/{record.id}?notice=created")
         return await _form_page(request, db, ak, "create", state, status=_status_for(error))
 
@@ -237,6 +239,7 @@ async def update_view(request: web.Request) -> web.StreamResponse:
             else:
                 if getattr(updated, "active", True) is False:
                     revoke_principal(request.app, ak.kind, record_id)
+                record_changed(request.app, ak.kind)
                 return see_other(f"/admin/{ak.slug}/{record_id}?notice=saved")
         return await _form_page(request, db, ak, "edit", state, record,
                                 status=_status_for(error))
@@ -285,6 +288,7 @@ async def delete_view(request: web.Request) -> web.StreamResponse:
             message = translate_message(translator(request), err.message)
             return await _delete_page(request, db, ak, record, message, status=err.status)
     revoke_principal(request.app, ak.kind, record_id)
+    record_changed(request.app, ak.kind)
     return see_other(f"/admin/{ak.slug}?notice=deleted")
 
 

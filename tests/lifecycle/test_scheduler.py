@@ -251,3 +251,26 @@ def test_the_settings_are_checked() -> None:
                 {"KELIAN_LESSON_WARN_MIN": "-1"}, {"KELIAN_TIMETABLE_DAYS": "0"}):
         with pytest.raises(ConfigError, match=next(iter(env))):
             load_settings(env=env)
+
+
+async def test_a_holiday_added_through_the_api_cancels_on_the_next_tick(
+        live_app: TestClient, world: World, db: AsyncSession, clock: Clock) -> None:
+    """The admin adds a holiday: the day's lesson is cancelled at the scheduler's next look, not
+    only at its ten-minute regeneration."""
+    scheduler = live_app.app[SCHEDULER]
+    entry_id = await _entry(db, world)
+    clock.at(MONDAY, 6, 10)
+    assert (await scheduler.tick()).created == 2
+    next_monday = MONDAY + timedelta(days=7)
+    assert (await _lesson(db, entry_id, next_monday)).status is LessonStatus.scheduled
+
+    clock.at(MONDAY, 6, 11)  # within the ten minutes: nothing would be read again by itself
+    assert (await scheduler.tick()).cancelled == 0
+    async with live_app.post("/api/v1/holidays", json={
+            "day": next_monday.isoformat(), "name": "运动会"},
+            headers={"Authorization": f"Bearer {world.tokens['admin']}"}) as resp:
+        assert resp.status == 201, await resp.text()
+    clock.at(MONDAY, 6, 12)
+    assert (await scheduler.tick()).cancelled == 1
+    assert (await _lesson(db, entry_id, next_monday)).status is LessonStatus.cancelled
+    assert (await _lesson(db, entry_id, MONDAY)).status is LessonStatus.scheduled
