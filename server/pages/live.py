@@ -127,6 +127,7 @@ CLIENT_STRINGS: dict[str, str] = {
     "classroom_offline": N_("Not connected"),
     "classroom_waiting": N_("Waiting for the lesson"),
     "classroom_reconnecting": N_("Reconnecting…"),
+    "classroom_joining": N_("Joining…"),
     "classroom_in_lesson": N_("In the lesson"),
     "state_online": N_("Connected"),
     "state_hand": N_("Hand raised"),

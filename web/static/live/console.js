@@ -200,6 +200,7 @@ function gridParticipants(room) {
 
 function renderGrid(room, videoOf) {
   const people = gridParticipants(room);
+  for (const id of firstSeen.keys()) if (!room.participants.has(id)) firstSeen.delete(id);
   const items = [];
   const placed = new Set();
   for (const label of linkedLabels) {
@@ -221,6 +222,10 @@ function renderGrid(room, videoOf) {
 // Where each linked classroom that is not in the Room is: reconnecting, waiting on its kiosk,
 // or offline (GET /lessons/{id}/classrooms.json, polled while the lesson is live).
 let whereabouts = new Map();
+// When each participant was first seen here: a classroom that has just come in and shows no
+// picture yet is "joining" (its media connections are being set up), later simply connected.
+const firstSeen = new Map();
+const JOINING_MS = 20000;
 const WHEREABOUTS_MS = 5000;
 
 async function pollWhereabouts() {
@@ -254,11 +259,16 @@ function pointTile(room, p, video) {
   const q = quality.get(id);
   const classes = ["point", hasFloor && "floor", hand && "hand", onStage && "on-stage"].filter(Boolean).join(" ");
 
+  if (!firstSeen.has(id)) firstSeen.set(id, Date.now());
+  const joining = Date.now() - firstSeen.get(id) < JOINING_MS;
   let picture;
   if (video && camera && !camera.muted) {
     picture = media.video(video.publicationId, video.track);
+  } else if (camera && camera.muted) {
+    picture = el("p", {}, t("state_camera_off"));
   } else {
-    picture = el("p", {}, camera && camera.muted ? t("state_camera_off") : t("state_online"));
+    picture = el("p", {}, t(joining ? "classroom_joining" : "state_online"));
+    if (joining) setTimeout(render, JOINING_MS);  // then say "connected" if still no picture
   }
   const badges = el("div", { class: "badges" },
     hasFloor ? el("span", { class: "badge floor" }, t("state_floor")) : null,
