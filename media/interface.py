@@ -89,6 +89,11 @@ class RoomStats:
     decoders_started: int = 0  # stays 0 while every subscriber can take the publisher's codec
     encoders_started: int = 0
 
+    @property
+    def forwarded_packets(self) -> int:
+        """Packets sent so far on the open Subscriptions (drops when one closes)."""
+        return sum(s.packets for s in self.subscriptions.values())
+
 
 # Events the media plane reports back ---------------------------------------------------------
 

@@ -24,6 +24,7 @@ from .keys import (
     JOBS,
     LIBRARY,
     LIVE,
+    NODE,
     SCHEDULER,
     SESSIONS,
     SETTINGS,
@@ -67,6 +68,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # This node's name: a restarted service finds the Recordings its predecessor left open.
     node = f"{socket.gethostname()}:{settings.port}"
+    app[NODE] = node  # also this node's id in the registry (_cluster)
     recordings = DatabaseRecordings(app[SESSIONS], app[LIBRARY], node)
     recovered = await recover_interrupted(app[SESSIONS], app[LIBRARY], node)
     if recovered:
@@ -80,6 +82,21 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[LIVE].close()  # after on_shutdown closed the sockets with GOING_AWAY
     await attendance.close()  # the leaves of the closing Rooms included
+
+
+async def _cluster(app: web.Application) -> AsyncIterator[None]:
+    """This node's heartbeat in the Redis node registry, when a Redis is configured."""
+    from .cluster import NodeRegistry, node_url, usage_of
+
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        yield
+        return
+    registry = NodeRegistry(settings.redis_url, app[NODE], node_url(settings),
+                            lambda: usage_of(app[LIVE].rooms()))
+    await registry.start()
+    yield
+    await registry.stop()
 
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -133,6 +150,7 @@ def create_app(settings: Settings,
     app[LIBRARY] = LibraryStorage(settings.effective_library_dir)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_media)
+    app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_jobs(job_kinds))
     app.on_response_prepare.append(security_headers)

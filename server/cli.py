@@ -1,4 +1,5 @@
-"""`kelian` command: serve, db upgrade, user add, demo, worker, holiday, timetable, failures."""
+"""`kelian` command: serve, db upgrade, user add, demo, worker, holiday, timetable, failures,
+nodes."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         "failures", help="one day's classrooms that failed to join their lesson, by school")
     failures.add_argument("--day", type=date.fromisoformat,
                           help="YYYY-MM-DD (default: yesterday, in KELIAN_TIME_ZONE)")
+
+    sub.add_parser("nodes", help="the live nodes in the Redis node registry, with their load")
     return parser
 
 
@@ -295,9 +298,48 @@ def cmd_failures(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go())
 
 
+def cmd_nodes(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 1 without a Redis setting, 2 when Redis does not answer."""
+    import time
+
+    from redis.exceptions import RedisError
+
+    from .cluster.registry import connect, read_nodes
+
+    if not settings.redis_url:
+        print("error: Redis is not configured (KELIAN_REDIS_URL); this node is alone",
+              file=sys.stderr)
+        return 1
+
+    async def go() -> int:
+        redis = connect(settings.redis_url)
+        try:
+            nodes = await read_nodes(redis)
+        except (RedisError, OSError) as exc:
+            print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await redis.aclose()
+        if not nodes:
+            print("no live nodes")
+            return 0
+        rows = [("node", "url", "cpu", "rooms", "participants", "packets/s", "seen", "draining")]
+        now = time.time()
+        rows += [(n.node_id, n.url, f"{n.cpu * 100:.0f}%", str(n.rooms), str(n.participants),
+                  f"{n.packets_per_s:.0f}", f"{max(now - n.seen_at, 0):.0f}s ago",
+                  "yes" if n.draining else "no") for n in nodes]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        return 0
+
+    return _run(go())
+
+
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
                                 "demo": cmd_demo, "worker": cmd_worker, "holiday": cmd_holiday,
-                                "timetable": cmd_timetable, "failures": cmd_failures}
+                                "timetable": cmd_timetable, "failures": cmd_failures,
+                                "nodes": cmd_nodes}
 
 
 def main(argv: list[str] | None = None) -> int:

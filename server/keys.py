@@ -27,3 +27,4 @@ LIBRARY = web.AppKey("library", LibraryStorage)  # the lesson library's files
 CLOCK = web.AppKey("clock", Clock)  # the lifecycle's clock; tests set one before start-up
 ATTENDANCE = web.AppKey("attendance", AttendanceLog)  # who was in each Room, and their links
 SCHEDULER = web.AppKey("scheduler", LessonScheduler)  # absent when the setting turns it off
+NODE = web.AppKey("node", str)  # this node's name, hostname:port

@@ -82,7 +82,7 @@ async def metrics(request: web.Request) -> web.Response:
         stats = room.media.stats()
         publications += len(stats.publications)
         subscriptions += len(stats.subscriptions)
-        forwarded += sum(s.packets for s in stats.subscriptions.values())
+        forwarded += stats.forwarded_packets
         publishing_bps += sum(s.bitrate_bps for s in stats.publications.values())
         recording += room.recording
     async with request.app[SESSIONS]() as db:

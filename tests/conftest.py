@@ -142,3 +142,21 @@ async def app_client(aiohttp_client, settings: Settings):  # type: ignore[no-unt
 @pytest.fixture
 def browser_path() -> Iterator[str]:
     yield chromium_path()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """Real Redis at KELIAN_TEST_REDIS_URL (default redis://127.0.0.1:6379/0); skipped when
+    unreachable unless KELIAN_TEST_REQUIRE_REDIS=1."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    url = os.environ.get("KELIAN_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    client = Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        skip_or_fail(f"Redis at {url} is unreachable: {exc!r}", "KELIAN_TEST_REQUIRE_REDIS")
+    finally:
+        await client.aclose()
+    yield url

@@ -1,0 +1,185 @@
+"""The node registry in Redis: each node's heartbeat and the Rooms' sticky placement.
+
+Keys (under a prefix, "kelian:" by default): `node:<id>`, a hash of `NodeLoad` that expires
+`ttl_s` after the last heartbeat, so a killed node vanishes by itself; `nodes`, the set of ids
+to look for (cleaned while reading); `room:<lesson id>`, the node holding a Room; and
+`room:<lesson id>:lock`, held for a moment while a Room's node is chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..config import Settings
+from .load import LoadMeter, NodeLoad, Usage
+from .placement import Capacity, choose_node
+
+log = logging.getLogger("kelian.cluster")
+
+PREFIX = "kelian:"
+ROOM_TTL_S = 12 * 3600  # forgets the placement of a lesson nobody asks about for half a day
+# Deletes the lock only if it is still ours: it may have expired and been taken since.
+_UNLOCK = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
+else return 0 end"""
+
+
+def node_url(settings: Settings) -> str:
+    """Where the other nodes reach this one: its listening address, not the public URL the
+    proxy serves for all of them."""
+    wildcard = settings.host in ("", "0.0.0.0", "::")
+    host = socket.gethostname() if wildcard else settings.host
+    host = f"[{host}]" if ":" in host else host
+    scheme = "https" if settings.tls_cert is not None else "http"
+    return f"{scheme}://{host}:{settings.port}"
+
+
+def connect(url: str) -> Redis:
+    # Timeouts, so a Redis that vanished without closing the connection costs one interval.
+    return Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+
+
+async def read_nodes(redis: Redis, prefix: str = PREFIX) -> list[NodeLoad]:
+    """Every node with a live heartbeat, by id; ids whose hash expired leave the set."""
+    ids = sorted(m.decode() for m in await redis.smembers(f"{prefix}nodes"))
+    if not ids:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for node_id in ids:
+            pipe.hgetall(f"{prefix}node:{node_id}")
+        hashes = await pipe.execute()
+    nodes: list[NodeLoad] = []
+    gone: list[str] = []
+    for node_id, data in zip(ids, hashes, strict=True):
+        try:
+            nodes.append(NodeLoad.from_dict(data))
+        except (KeyError, ValueError):
+            gone.append(node_id)  # expired (an empty hash), or not a heartbeat
+    if gone:
+        await redis.srem(f"{prefix}nodes", *gone)
+    return nodes
+
+
+class NodeRegistry:
+    """This node's heartbeat every `interval_s`, and the view of all nodes. Redis being down
+    never stops the node: one warning, then a retry at every interval."""
+
+    def __init__(self, redis_url: str, node_id: str, url: str, load_fn: Callable[[], Usage],
+                 *, interval_s: float = 5.0, ttl_s: float = 15.0, prefix: str = PREFIX,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.node_id = node_id
+        self.url = url
+        self.interval_s = interval_s
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+        self.draining = False
+        self._load_fn = load_fn
+        self._clock = clock
+        self._started_at = clock()
+        self._meter = LoadMeter()
+        self._redis = connect(redis_url)
+        self._task: asyncio.Task[None] | None = None
+        self._outage = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.prefix}node:{self.node_id}"
+
+    @property
+    def running(self) -> bool:
+        """The heartbeat task is on (also while Redis is down)."""
+        return self._task is not None and not self._task.done()
+
+    def load(self) -> NodeLoad:
+        usage = self._load_fn()
+        cpu, packets_per_s = self._meter.rates(usage)
+        return NodeLoad(node_id=self.node_id, url=self.url, started_at=self._started_at,
+                        cpu=cpu, rooms=usage.rooms, participants=usage.participants,
+                        packets_per_s=packets_per_s, draining=self.draining,
+                        seen_at=self._clock())
+
+    async def beat(self) -> None:
+        """One heartbeat; raises RedisError or OSError when Redis cannot be reached."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key, mapping=self.load().to_dict())
+            pipe.pexpire(self.key, int(self.ttl_s * 1000))
+            pipe.sadd(f"{self.prefix}nodes", self.node_id)
+            await pipe.execute()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kelian-node-registry")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+                if self._outage:
+                    log.info("node registry: Redis is back")
+                self._outage = False
+            except (RedisError, OSError) as exc:
+                if not self._outage:
+                    log.warning("node registry: Redis unreachable (%s); retrying every %g s",
+                                exc, self.interval_s)
+                self._outage = True
+            except Exception:  # a failing load figure must not end the heartbeats
+                log.exception("node registry: heartbeat failed")
+            await asyncio.sleep(self.interval_s)
+
+    async def nodes(self) -> list[NodeLoad]:
+        return await read_nodes(self._redis, self.prefix)
+
+    async def place(self, lesson_id: int, *, capacity: Capacity | None = None,
+                    lock_s: float = 5.0) -> str | None:
+        """The node holding the lesson's Room: where it is already while that node is alive
+        and not draining, else the one with the most headroom, recorded for the next caller.
+        None when no node is alive. Raises RedisError or OSError when Redis is down."""
+        room = f"{self.prefix}room:{lesson_id}"
+        lock, token = f"{room}:lock", secrets.token_hex(8)
+        deadline = asyncio.get_running_loop().time() + lock_s
+        # A short lock: two nodes placing one Room at once must not choose differently.
+        while not await self._redis.set(lock, token, nx=True, px=int(lock_s * 1000)):
+            if asyncio.get_running_loop().time() > deadline:
+                break  # its holder died without unlocking; the lock expires about now anyway
+            await asyncio.sleep(0.05)
+        try:
+            owner = await self._redis.get(room)
+            sticky = owner.decode() if owner is not None else None
+            chosen = choose_node(await self.nodes(), now=self._clock(),
+                                 stale_after_s=self.ttl_s, sticky=sticky, capacity=capacity)
+            if chosen is None:
+                return None
+            await self._redis.set(room, chosen.node_id, ex=ROOM_TTL_S)
+            return chosen.node_id
+        finally:
+            await self._redis.eval(_UNLOCK, 1, lock, token)  # type: ignore[misc]
+
+    async def _halt(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def close(self) -> None:
+        """Stop beating and leave the heartbeat to expire (what a killed node amounts to)."""
+        await self._halt()
+        await self._redis.aclose()
+
+    async def stop(self) -> None:
+        """Stop beating and leave the registry at once."""
+        await self._halt()
+        try:
+            await self._redis.delete(self.key)
+            await self._redis.srem(f"{self.prefix}nodes", self.node_id)
+        except (RedisError, OSError) as exc:
+            log.warning("node registry: could not leave (%s); the heartbeat expires", exc)
+        await self._redis.aclose()

@@ -1,0 +1,25 @@
+"""Real Redis for the registry tests (KELIAN_TEST_REDIS_URL, default redis://127.0.0.1:6379/0;
+skipped when unreachable unless KELIAN_TEST_REQUIRE_REDIS=1), and a key prefix per test so
+parallel runs on one Redis do not meet."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+
+@pytest.fixture
+async def prefix(redis_url: str) -> AsyncIterator[str]:
+    """A fresh key prefix; its keys are deleted afterwards."""
+    prefix = f"kelian-test-{secrets.token_hex(6)}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

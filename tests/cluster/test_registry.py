@@ -1,0 +1,147 @@
+"""The node registry and sticky placement on a real Redis, each test under its own key prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster import NodeLoad, NodeRegistry, Usage, read_nodes
+from server.config import load_settings
+from tests.helpers import eventually
+
+Factory = Callable[..., NodeRegistry]
+
+
+@pytest.fixture
+async def registry(redis_url: str, prefix: str) -> AsyncIterator[Factory]:
+    """Makes started-later registries on the test's prefix; stops what is left at the end."""
+    made: list[NodeRegistry] = []
+
+    def make(node_id: str, usage: Usage | None = None, **kwargs: float) -> NodeRegistry:
+        kwargs = {"interval_s": 0.1, "ttl_s": 1.0} | kwargs
+        reg = NodeRegistry(redis_url, node_id, f"http://{node_id}", lambda: usage or Usage(),
+                           prefix=prefix, **kwargs)
+        made.append(reg)
+        return reg
+
+    yield make
+    for reg in made:
+        await reg.stop()  # a second stop of a stopped one only fails quietly on its closed client
+
+
+async def ids(reg: NodeRegistry) -> list[str]:
+    return [n.node_id for n in await reg.nodes()]
+
+
+async def listed(reg: NodeRegistry, want: list[str]) -> bool:
+    return await ids(reg) == want
+
+
+async def test_two_nodes_listed_with_their_load_and_one_leaves(registry: Factory) -> None:
+    a = registry("a:8080", Usage(rooms=2, participants=7, forwarded={1: 10}))
+    b = registry("b:8080")
+    await a.start()
+    await b.start()
+    assert await eventually(lambda: listed(a, ["a:8080", "b:8080"]))
+    load = next(n for n in await b.nodes() if n.node_id == "a:8080")
+    assert (load.url, load.rooms, load.participants, load.draining) == ("http://a:8080", 2, 7,
+                                                                        False)
+    assert load.cpu >= 0 and load.packets_per_s >= 0
+
+    await b.stop()
+    assert await ids(a) == ["a:8080"]  # at once, not after the ttl
+
+
+async def test_a_node_that_stops_beating_expires_after_its_ttl(registry: Factory,
+                                                                redis_url: str,
+                                                                prefix: str) -> None:
+    a = registry("a:8080")
+    dead = registry("dead:8080", ttl_s=1.0)
+    await a.start()
+    await dead.start()
+    assert await eventually(lambda: listed(a, ["a:8080", "dead:8080"]))
+    await dead.close()  # no goodbye, as a killed node
+    assert "dead:8080" in await ids(a)
+    assert await eventually(lambda: listed(a, ["a:8080"]), timeout=3)
+    client = Redis.from_url(redis_url)
+    try:  # and reading dropped it from the set
+        assert await client.smembers(f"{prefix}nodes") == {b"a:8080"}
+    finally:
+        await client.aclose()
+
+
+async def test_placement_is_sticky_and_moves_when_the_owner_is_gone(registry: Factory) -> None:
+    a = registry("a:8080")
+    b = registry("b:8080")
+    for reg in (a, b):
+        await reg.beat()
+    first = await a.place(7)
+    assert first in ("a:8080", "b:8080")
+    other = b if first == "a:8080" else a
+    owner = a if other is b else b
+
+    await other.beat()  # the loads change; the Room stays
+    assert [await owner.place(7), await other.place(7)] == [first, first]
+    await owner.stop()
+    assert await other.place(7) == other.node_id
+    assert await other.place(7) == other.node_id  # and sticks there
+
+
+async def test_placement_without_live_nodes(registry: Factory) -> None:
+    assert await registry("a:8080").place(1) is None
+
+
+async def test_concurrent_placements_agree(registry: Factory) -> None:
+    nodes = [registry(f"n{i}:8080") for i in range(4)]
+    for reg in nodes:
+        await reg.beat()
+    chosen = await asyncio.gather(*(reg.place(3) for reg in nodes))
+    assert len(set(chosen)) == 1
+
+
+async def test_unreachable_redis_warns_once_and_keeps_trying(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:  # a port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reg = NodeRegistry(f"redis://127.0.0.1:{port}/0", "a:8080", "http://a:8080", Usage,
+                       interval_s=0.05)
+    with caplog.at_level(logging.WARNING, logger="kelian.cluster"):
+        await reg.start()
+        await asyncio.sleep(0.4)
+        assert reg.running  # still trying
+        await reg.stop()
+    warnings = [r for r in caplog.records if r.name == "kelian.cluster"]
+    assert "unreachable" in warnings[0].getMessage()
+    assert len([w for w in warnings if "unreachable" in w.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_serve_with_redis_joins_the_registry(aiohttp_client, redis_url: str,  # type: ignore[no-untyped-def]
+                                                   tmp_path, db_url: str) -> None:
+    from server.app import create_app
+
+    port = random.randrange(20000, 60000)  # the node id; nothing listens on it
+    settings = load_settings(env={}, overrides={
+        "data_dir": str(tmp_path), "database_url": db_url, "scheduler": False, "rtmp_port": 0,
+        "redis_url": redis_url, "port": port})
+    node_id = f"{socket.gethostname()}:{port}"
+    client = await aiohttp_client(create_app(settings))
+    redis = Redis.from_url(redis_url)
+    try:
+        load = await eventually(lambda: _node(redis, node_id))
+        assert (load.rooms, load.participants) == (0, 0)
+        await client.close()
+        assert await _node(redis, node_id) is None  # left on shutdown
+    finally:
+        await redis.aclose()
+
+
+async def _node(redis: Redis, node_id: str) -> NodeLoad | None:
+    return next((n for n in await read_nodes(redis) if n.node_id == node_id), None)
