@@ -25,6 +25,7 @@ from .keys import (
     LIBRARY,
     LIVE,
     NODE,
+    REGISTRY,
     SCHEDULER,
     SESSIONS,
     SETTINGS,
@@ -92,8 +93,12 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
     if not settings.redis_url:
         yield
         return
+    def drained(draining: bool) -> None:
+        app[health.DRAINING].draining = draining  # /readyz answers 503 meanwhile
+
     registry = NodeRegistry(settings.redis_url, app[NODE], node_url(settings),
-                            lambda: usage_of(app[LIVE].rooms()))
+                            lambda: usage_of(app[LIVE].rooms()), on_drain=drained)
+    app[REGISTRY] = registry
     await registry.start()
     yield
     await registry.stop()

@@ -78,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="YYYY-MM-DD (default: yesterday, in KELIAN_TIME_ZONE)")
 
     sub.add_parser("nodes", help="the live nodes in the Redis node registry, with their load")
+    node = sub.add_parser("node", help="act on one node of the registry")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+    drain = node_sub.add_parser(
+        "drain", help="the node takes no new rooms or participants (/readyz answers 503) until "
+                      "--cancel or its restart")
+    drain.add_argument("node_id", nargs="?", default=None,
+                       help="hostname:port as `kelian nodes` lists it (default: this machine's "
+                            "node on KELIAN_PORT)")
+    drain.add_argument("--cancel", action="store_true", help="take work again")
     return parser
 
 
@@ -336,10 +345,40 @@ def cmd_nodes(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go())
 
 
+def cmd_node(args: argparse.Namespace, settings: Settings) -> int:
+    """`kelian node drain`: exit 1 without a Redis setting, 2 when Redis does not answer."""
+    import socket
+
+    from redis.exceptions import RedisError
+
+    from .cluster.registry import connect, request_drain
+
+    if not settings.redis_url:
+        print("error: Redis is not configured (KELIAN_REDIS_URL); a lone node is drained by "
+              "stopping it", file=sys.stderr)
+        return 1
+    node_id = args.node_id or f"{socket.gethostname()}:{settings.port}"
+
+    async def go() -> int:
+        redis = connect(settings.redis_url)
+        try:
+            await request_drain(redis, node_id, drain=not args.cancel)
+        except (RedisError, OSError) as exc:
+            print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await redis.aclose()
+        print(f"node {node_id}: " + ("takes work again" if args.cancel else
+                                      "drains at its next heartbeat (within 5 s)"))
+        return 0
+
+    return _run(go())
+
+
 COMMANDS: dict[str, Command] = {"serve": cmd_serve, "db": cmd_db, "user": cmd_user,
                                 "demo": cmd_demo, "worker": cmd_worker, "holiday": cmd_holiday,
                                 "timetable": cmd_timetable, "failures": cmd_failures,
-                                "nodes": cmd_nodes}
+                                "nodes": cmd_nodes, "node": cmd_node}
 
 
 def main(argv: list[str] | None = None) -> int:

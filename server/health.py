@@ -23,10 +23,12 @@ DATABASE_TIMEOUT_S = 2.0  # a probe that hangs is worse than one that fails
 
 
 class Draining:
-    """Set once the node begins to stop (a mutable holder: the app's state is frozen by then)."""
+    """Set once the node begins to stop, or while it drains (`kelian node drain`): a mutable
+    holder, as the app's state is frozen by then."""
 
     def __init__(self) -> None:
         self.stopping = False
+        self.draining = False
 
 
 DRAINING = web.AppKey("draining", Draining)
@@ -55,6 +57,8 @@ async def readyz(request: web.Request) -> web.Response:
     reason: str | None
     if request.app[DRAINING].stopping:
         reason = "the node is stopping"
+    elif request.app[DRAINING].draining:
+        reason = "the node is draining: it takes no new participants"
     elif LIVE not in request.app or ENGINE not in request.app:
         reason = "the node is still starting"
     else:

@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .auth.throttle import LoginThrottle
+from .cluster.registry import NodeRegistry
 from .config import Settings
 from .i18n import Translator
 from .jobs.queue import JobQueue
@@ -28,3 +29,4 @@ CLOCK = web.AppKey("clock", Clock)  # the lifecycle's clock; tests set one befor
 ATTENDANCE = web.AppKey("attendance", AttendanceLog)  # who was in each Room, and their links
 SCHEDULER = web.AppKey("scheduler", LessonScheduler)  # absent when the setting turns it off
 NODE = web.AppKey("node", str)  # this node's name, hostname:port
+REGISTRY = web.AppKey("registry", NodeRegistry)  # the Redis node registry; absent without Redis

@@ -3,7 +3,7 @@ load, and where each Room lives. Without Redis none of it runs: one process hold
 
 from .load import LoadMeter, NodeLoad, Usage, usage_of
 from .placement import Capacity, choose_node
-from .registry import NodeRegistry, node_url, read_nodes
+from .registry import NodeRegistry, node_url, read_nodes, request_drain
 
 __all__ = ["Capacity", "LoadMeter", "NodeLoad", "NodeRegistry", "Usage", "choose_node",
-           "node_url", "read_nodes", "usage_of"]
+           "node_url", "read_nodes", "request_drain", "usage_of"]

@@ -2,8 +2,10 @@
 
 Keys (under a prefix, "kelian:" by default): `node:<id>`, a hash of `NodeLoad` that expires
 `ttl_s` after the last heartbeat, so a killed node vanishes by itself; `nodes`, the set of ids
-to look for (cleaned while reading); `room:<lesson id>`, the node holding a Room; and
-`room:<lesson id>:lock`, held for a moment while a Room's node is chosen.
+to look for (cleaned while reading); `node:<id>:drain`, set by `kelian node drain` (the node
+takes no new Rooms or participants; a restarted node starts undrained); `room:<lesson id>`,
+the node holding a Room; and `room:<lesson id>:lock`, held for a moment while a Room's node is
+chosen.
 """
 
 from __future__ import annotations
@@ -68,19 +70,34 @@ async def read_nodes(redis: Redis, prefix: str = PREFIX) -> list[NodeLoad]:
     return nodes
 
 
+def drain_key(node_id: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}node:{node_id}:drain"
+
+
+async def request_drain(redis: Redis, node_id: str, drain: bool = True,
+                        prefix: str = PREFIX) -> None:
+    """Ask a node to drain (or to take work again); it follows at its next heartbeat."""
+    if drain:
+        await redis.set(drain_key(node_id, prefix), "1")
+    else:
+        await redis.delete(drain_key(node_id, prefix))
+
+
 class NodeRegistry:
     """This node's heartbeat every `interval_s`, and the view of all nodes. Redis being down
     never stops the node: one warning, then a retry at every interval."""
 
     def __init__(self, redis_url: str, node_id: str, url: str, load_fn: Callable[[], Usage],
                  *, interval_s: float = 5.0, ttl_s: float = 15.0, prefix: str = PREFIX,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_drain: Callable[[bool], None] | None = None) -> None:
         self.node_id = node_id
         self.url = url
         self.interval_s = interval_s
         self.ttl_s = ttl_s
         self.prefix = prefix
         self.draining = False
+        self._on_drain = on_drain  # told when `kelian node drain` turns draining on or off
         self._load_fn = load_fn
         self._clock = clock
         self._started_at = clock()
@@ -108,6 +125,13 @@ class NodeRegistry:
 
     async def beat(self) -> None:
         """One heartbeat; raises RedisError or OSError when Redis cannot be reached."""
+        draining = bool(await self._redis.exists(drain_key(self.node_id, self.prefix)))
+        if draining != self.draining:
+            self.draining = draining
+            log.warning("node %s %s", self.node_id,
+                        "drains: no new rooms or participants" if draining else "takes work again")
+            if self._on_drain is not None:
+                self._on_drain(draining)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key, mapping=self.load().to_dict())
             pipe.pexpire(self.key, int(self.ttl_s * 1000))
@@ -115,6 +139,10 @@ class NodeRegistry:
             await pipe.execute()
 
     async def start(self) -> None:
+        """Start beating. A node (re)starts undrained: a drain asked of its predecessor, before
+        an upgrade, is done."""
+        with contextlib.suppress(RedisError, OSError):  # Redis down: the first beat says so
+            await self._redis.delete(drain_key(self.node_id, self.prefix))
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kelian-node-registry")
 

@@ -7,7 +7,8 @@ import secrets
 import socket
 from pathlib import Path
 
-from server.cluster import NodeRegistry, Usage
+from server.cluster import NodeRegistry, Usage, request_drain
+from server.cluster.registry import connect, drain_key
 from tests.test_cli import cli_env, kelian
 
 
@@ -17,13 +18,16 @@ async def test_nodes_lists_the_live_nodes(tmp_path: Path, redis_url: str) -> Non
     reg = NodeRegistry(redis_url, busy, "http://10.0.0.5:8080",
                        lambda: Usage(rooms=3, participants=41))
     left = NodeRegistry(redis_url, gone, "http://10.0.0.6:8080", Usage)
+    redis = connect(redis_url)
     try:
-        reg.draining = True
+        await request_drain(redis, busy)
         await reg.beat()
         await left.beat()
         await left.stop()
         done = kelian(cli_env(tmp_path, KELIAN_REDIS_URL=redis_url), "nodes")
     finally:
+        await request_drain(redis, busy, drain=False)
+        await redis.aclose()
         await reg.stop()
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
@@ -48,3 +52,20 @@ def test_nodes_with_redis_unreachable(tmp_path: Path) -> None:
     done = kelian(cli_env(tmp_path, KELIAN_REDIS_URL=f"redis://127.0.0.1:{port}/0"), "nodes")
     assert done.returncode == 2
     assert "unreachable" in done.stderr
+
+
+async def test_node_drain_and_cancel(tmp_path: Path, redis_url: str) -> None:
+    node = f"drained-{secrets.token_hex(4)}:8080"
+    redis = connect(redis_url)
+    try:
+        done = kelian(cli_env(tmp_path, KELIAN_REDIS_URL=redis_url), "node", "drain", node)
+        assert done.returncode == 0 and "drains" in done.stdout, done.stderr
+        assert await redis.get(drain_key(node)) == b"1"
+        done = kelian(cli_env(tmp_path, KELIAN_REDIS_URL=redis_url), "node", "drain", node,
+                      "--cancel")
+        assert done.returncode == 0 and "takes work again" in done.stdout
+        assert await redis.get(drain_key(node)) is None
+    finally:
+        await redis.delete(drain_key(node))
+        await redis.aclose()
+    assert kelian(cli_env(tmp_path), "node", "drain", node).returncode == 1  # no Redis setting

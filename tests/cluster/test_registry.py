@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from server.cluster import NodeLoad, NodeRegistry, Usage, read_nodes
+from server.cluster import NodeLoad, NodeRegistry, Usage, read_nodes, request_drain
 from server.config import load_settings
 from tests.helpers import eventually
 
@@ -145,3 +145,58 @@ async def test_serve_with_redis_joins_the_registry(aiohttp_client, redis_url: st
 
 async def _node(redis: Redis, node_id: str) -> NodeLoad | None:
     return next((n for n in await read_nodes(redis) if n.node_id == node_id), None)
+
+
+async def test_a_drained_node_says_so_and_a_restart_clears_it(registry: Factory, redis_url: str,
+                                                              prefix: str) -> None:
+    told: list[bool] = []
+    node = registry("d:8080")
+    node._on_drain = told.append
+    redis = Redis.from_url(redis_url)
+    try:
+        await node.beat()
+        await request_drain(redis, "d:8080", prefix=prefix)
+        await node.beat()
+        assert node.draining and told == [True]
+        assert [n.draining for n in await node.nodes()] == [True]  # placement skips it
+        await request_drain(redis, "d:8080", drain=False, prefix=prefix)
+        await node.beat()
+        assert not node.draining and told == [True, False]
+
+        # Drained before an upgrade: the restarted node takes work again.
+        await request_drain(redis, "d:8080", prefix=prefix)
+        again = registry("d:8080")
+        await again.start()
+        await again.beat()
+        assert not again.draining
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_draining_node_is_not_ready(aiohttp_client, redis_url: str,  # type: ignore[no-untyped-def]
+                                            tmp_path, db_url: str) -> None:
+    from server.app import create_app
+    from server.keys import REGISTRY
+
+    port = random.randrange(20000, 60000)
+    settings = load_settings(env={}, overrides={
+        "data_dir": str(tmp_path), "database_url": db_url, "scheduler": False, "rtmp_port": 0,
+        "redis_url": redis_url, "port": port})
+    client = await aiohttp_client(create_app(settings))
+    registry = client.app[REGISTRY]
+    redis = Redis.from_url(redis_url)
+    try:
+        async with client.get("/readyz") as resp:
+            assert resp.status == 200
+        await request_drain(redis, registry.node_id)
+        await registry.beat()
+        async with client.get("/readyz") as resp:
+            assert resp.status == 503 and "draining" in (await resp.json())["reason"]
+        await request_drain(redis, registry.node_id, drain=False)
+        await registry.beat()
+        async with client.get("/readyz") as resp:
+            assert resp.status == 200
+    finally:
+        await request_drain(redis, registry.node_id, drain=False)
+        await redis.aclose()
