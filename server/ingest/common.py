@@ -14,6 +14,7 @@ from aiohttp import web
 from ..keys import SETTINGS
 from ..live.ice import ice_links, ice_servers
 from ..signalling.codes import SignalError, SignalErrorCode
+from .sdp import MediaSection, media_sections
 
 SDP = "application/sdp"
 TRICKLE_SDPFRAG = "application/trickle-ice-sdpfrag"
@@ -92,6 +93,22 @@ def bearer(request: web.Request) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def offered_media(offer: str, publishing: bool) -> list[MediaSection]:
+    """The offer's media sections; 400 when it is malformed, or when nothing in it goes the way
+    the endpoint needs (sent by a WHIP publisher, received by a WHEP player)."""
+    try:
+        sections = media_sections(offer)
+    except ValueError as err:
+        raise IngestError(400, f"malformed SDP offer: {err}") from None
+    if publishing and not any(section.sends for section in sections):
+        raise IngestError(400, "the offer sends no audio or video (its m-lines must be "
+                               "sendonly)")
+    if not publishing and not any(section.receives for section in sections):
+        raise IngestError(400, "the offer receives no audio or video (its m-lines must be "
+                               "recvonly)")
+    return sections
 
 
 async def read_sdp(request: web.Request) -> str:

@@ -22,8 +22,8 @@ from ..live.room import LessonInfo, LiveRoom
 from ..live.rules import HUB, ParticipantRole, Seat, allowed_sources
 from ..models import Classroom, Lesson, LessonStatus, Source, SourceRole
 from ..signalling.codes import CloseCode, LeaveReason, SignalError
-from .common import IngestError, signal_status
-from .sdp import MediaSection, media_sections
+from .common import IngestError, offered_media, signal_status
+from .sdp import MediaSection
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,7 @@ class SourceSeat:
                       source: SourceInfo, offer: str) -> SourceSeat:
         """Raises `IngestError`: 400 for an offer that sends nothing, 409 when no lesson of the
         classroom is live, 403 when the lesson-kind rules refuse what it sends."""
-        try:
-            sections = media_sections(offer)
-        except ValueError as err:
-            raise IngestError(400, f"malformed SDP offer: {err}") from None
-        if not any(section.sends for section in sections):
-            raise IngestError(400, "the offer sends no audio or video (its m-lines must be "
-                                   "sendonly)")
+        sections = offered_media(offer, publishing=True)
         async with db_sessions() as db:
             lesson, role = await live_lesson(db, source.classroom_id)
             info = LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record)

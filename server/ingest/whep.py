@@ -41,6 +41,7 @@ from .common import (
     created,
     endpoint,
     ice_server_links,
+    offered_media,
     patch_not_supported,
     preflight,
     read_sdp,
@@ -48,7 +49,6 @@ from .common import (
     signal_status,
     unauthorized,
 )
-from .sdp import media_sections
 from .sessions import INGEST, Session, SessionKind
 
 log = logging.getLogger("kelian.ingest.whep")
@@ -104,13 +104,7 @@ async def play(request: web.Request) -> web.StreamResponse:
     lesson_id = _lesson_id(request)
     who = await _principal(request)
     offer = await read_sdp(request)
-    try:
-        sections = media_sections(offer)
-    except ValueError as err:
-        raise IngestError(400, f"malformed SDP offer: {err}") from None
-    if not any(section.receives for section in sections):
-        raise IngestError(400, "the offer receives no audio or video (its m-lines must be "
-                               "recvonly)")
+    offered_media(offer, publishing=False)  # refused early, before anyone is admitted
     async with request.app[SESSIONS]() as db:
         try:
             admission = await admit(db, who, lesson_id)

@@ -3,10 +3,13 @@ aiortc publishers and players speaking plain HTTP, as an encoder or a player wou
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import av
 import pytest
 from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -17,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.secrets import new_stream_key
 from server.models import Source, SourceKind, SourceRole
 from tests.live.conftest import limits, live_app, start, world  # noqa: F401 (fixtures)
-from tests.live.media_client import SmallVideoTrack, peer
+from tests.live.media_client import MediaClient, SmallVideoTrack, peer
 from tests.live.world import World
+
+from .camera import Camera, require_gstreamer
 
 SDP = "application/sdp"
 
@@ -96,3 +101,42 @@ async def received_packets(pc: RTCPeerConnection) -> list[int]:
         report: Any = await transceiver.receiver.getStats()
         counts.append(sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp"))
     return counts
+
+
+# Cameras, encoders and what receivers decode of them (RTSP, RTMP, probes) ----------------------
+
+
+@pytest.fixture
+async def camera() -> AsyncIterator[Camera]:
+    """The test IP camera, running (tests/ingest/camera.py); skipped without GStreamer."""
+    require_gstreamer()
+    camera = Camera()
+    await camera.start()
+    try:
+        yield camera
+    finally:
+        await camera.stop()
+
+
+def picture_digest(frame: av.VideoFrame) -> bytes:
+    """A digest of the decoded picture (without the planes' line padding): equal digests mean
+    the same bits, so a re-encode on the way would show."""
+    digest = hashlib.sha1()
+    for plane in frame.planes:
+        data = bytes(plane)
+        for row in range(plane.height):
+            digest.update(data[row * plane.line_size:row * plane.line_size + plane.width])
+    return digest.digest()
+
+
+async def next_frame(media: MediaClient, kind: str) -> av.VideoFrame | av.AudioFrame:
+    """The next frame a receiver decodes on its `kind` m-line."""
+    transceiver = next(t for t in media.active() if t.kind == kind)
+    return await asyncio.wait_for(transceiver.receiver.track.recv(), 10)
+
+
+async def end_lesson(client: TestClient, records: World, lesson_id: int) -> None:
+    """The teacher ends the lesson through the API."""
+    async with client.post(f"/api/v1/lessons/{lesson_id}/end", headers={
+            "Authorization": f"Bearer {records.tokens['teacher']}"}) as resp:
+        assert resp.status == 200, await resp.text()

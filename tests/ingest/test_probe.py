@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import av
 import pytest
@@ -33,16 +32,6 @@ pytestmark = pytest.mark.slow  # real cameras and encoders for seconds
 @pytest.fixture(scope="session")
 def gstreamer() -> None:
     require_gstreamer()
-
-
-@pytest.fixture
-async def camera(gstreamer: None) -> AsyncIterator[Camera]:
-    camera = Camera()
-    await camera.start()
-    try:
-        yield camera
-    finally:
-        await camera.stop()
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +32,8 @@ from tests.live.media_client import MediaClient
 from tests.live.world import World
 from tests.live.wsclient import join
 from tests.pages.demo_server import free_port
+
+from .conftest import end_lesson, next_frame, picture_digest
 
 pytestmark = pytest.mark.slow  # real encoders, peers and decoders for seconds
 
@@ -122,35 +123,15 @@ async def _rtmp_source(db: AsyncSession, world: World, key: str = KEY,
     return source.id
 
 
-def _picture(frame: av.VideoFrame) -> bytes:
-    digest = hashlib.sha1()
-    for plane in frame.planes:
-        data = bytes(plane)
-        for row in range(plane.height):
-            digest.update(data[row * plane.line_size:row * plane.line_size + plane.width])
-    return digest.digest()
-
-
 def _pictures_in(path: Path) -> set[bytes]:
     with av.open(str(path), format="h264") as container:
-        return {_picture(f) for f in container.decode(video=0)}  # type: ignore[arg-type]
-
-
-async def _frame(media: MediaClient, kind: str) -> av.VideoFrame | av.AudioFrame:
-    transceiver = next(t for t in media.active() if t.kind == kind)
-    return await asyncio.wait_for(transceiver.receiver.track.recv(), 10)
+        return {picture_digest(f) for f in container.decode(video=0)}  # type: ignore[arg-type]
 
 
 async def _pictures(media: MediaClient, count: int) -> list[av.VideoFrame]:
-    frames = [await _frame(media, "video") for _ in range(count)]
+    frames = [await next_frame(media, "video") for _ in range(count)]
     assert all(isinstance(f, av.VideoFrame) for f in frames)
     return frames  # type: ignore[return-value]
-
-
-async def _end(client: TestClient, world: World, lesson_id: int) -> None:
-    async with client.post(f"/api/v1/lessons/{lesson_id}/end", headers={
-            "Authorization": f"Bearer {world.tokens['teacher']}"}) as resp:
-        assert resp.status == 200, await resp.text()
 
 
 @SQLITE_ONLY
@@ -183,7 +164,7 @@ async def test_an_encoder_pushing_before_the_lesson_is_forwarded_and_survives_a_
         await eventually(lambda: pa.active_kinds() == ["audio", "video"], timeout=15)
         received = await eventually(lambda: _pictures(pa, 10), timeout=20)
         assert {(f.width, f.height) for f in received} == {(320, 180)}
-        assert isinstance(await _frame(pa, "audio"), av.AudioFrame)
+        assert isinstance(await next_frame(pa, "audio"), av.AudioFrame)
         await asyncio.sleep(1)
         received = await _pictures(pa, 25)  # live pictures now, not the first backlog
 
@@ -194,7 +175,7 @@ async def test_an_encoder_pushing_before_the_lesson_is_forwarded_and_survives_a_
         assert len(room.publications) == 2 and not pa_ws.events("publication.removed")
         # Bit for bit the encoder's pictures: the relay and the publisher encoded nothing.
         sent = _pictures_in(copy)
-        same = sum(_picture(f) in sent for f in received) / len(received)
+        same = sum(picture_digest(f) in sent for f in received) / len(received)
         assert same > 0.9, (same, len(sent))
         stats = room.media.stats()
         assert stats.decoders_started == 0 and stats.encoders_started == 0
@@ -207,7 +188,7 @@ async def test_an_encoder_pushing_before_the_lesson_is_forwarded_and_survives_a_
         assert pa.offers_answered == offers and not pa_ws.events("publication.removed")
 
         # The lesson ends; the encoder stays connected for the next one.
-        await _end(live_app, world, lesson_id)
+        await end_lesson(live_app, world, lesson_id)
         await asyncio.sleep(1)
         assert listener.feeds[source_id].connected
         assert listener.feeds[source_id].participant is None

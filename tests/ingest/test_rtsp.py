@@ -9,10 +9,8 @@ KELIAN_TEST_REQUIRE_RTSP=1.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
-from collections.abc import AsyncIterator
 
 import av
 import pytest
@@ -33,6 +31,7 @@ from tests.live.world import World
 from tests.live.wsclient import SignalClient, join
 
 from .camera import Camera, free_port, require_gstreamer
+from .conftest import end_lesson, next_frame, picture_digest
 
 pytestmark = pytest.mark.slow  # real cameras, peers and decoders for seconds
 
@@ -43,16 +42,6 @@ QUICK = PullPolicy(camera=RtspTiming(open_s=3.0, read_s=2.0), backoff_s=0.5, bac
 @pytest.fixture(scope="session")
 def gstreamer() -> None:
     require_gstreamer()
-
-
-@pytest.fixture
-async def camera(gstreamer: None) -> AsyncIterator[Camera]:
-    camera = Camera()
-    await camera.start()
-    try:
-        yield camera
-    finally:
-        await camera.stop()
 
 
 @pytest.fixture
@@ -80,27 +69,11 @@ def _pull_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("kelian-rtsp")]
 
 
-async def _frame(media: MediaClient, kind: str) -> av.VideoFrame | av.AudioFrame:
-    """The next frame the point decodes on its `kind` m-line."""
-    transceiver = next(t for t in media.active() if t.kind == kind)
-    return await asyncio.wait_for(transceiver.receiver.track.recv(), 10)
-
-
 async def _video_flows(media: MediaClient) -> bool:
     """Fresh 640x360 pictures decode: the camera's H.264, forwarded."""
-    frames = [await _frame(media, "video") for _ in range(5)]
+    frames = [await next_frame(media, "video") for _ in range(5)]
     return all(isinstance(f, av.VideoFrame) and (f.width, f.height) == (640, 360)
                for f in frames)
-
-
-def _picture(frame: av.VideoFrame) -> bytes:
-    """A digest of the decoded picture (without the planes' line padding)."""
-    digest = hashlib.sha1()
-    for plane in frame.planes:
-        data = bytes(plane)
-        for row in range(plane.height):
-            digest.update(data[row * plane.line_size:row * plane.line_size + plane.width])
-    return digest.digest()
 
 
 def _camera_pictures(url: str, stop: threading.Event) -> set[bytes]:
@@ -110,7 +83,7 @@ def _camera_pictures(url: str, stop: threading.Event) -> set[bytes]:
     with av.open(url, options={"rtsp_transport": "tcp"}, timeout=(5.0, 5.0)) as container:
         for packet in container.demux(container.streams.video[0]):
             for frame in packet.decode():
-                pictures.add(_picture(frame))  # type: ignore[arg-type]
+                pictures.add(picture_digest(frame))  # type: ignore[arg-type]
             if stop.is_set():
                 break
     return pictures
@@ -125,20 +98,14 @@ async def _same_pictures_as_the_camera(media: MediaClient, url: str) -> float:
         start = time.monotonic()
         received = []
         while time.monotonic() - start < 4:
-            frame = await _frame(media, "video")  # the backlog first, then live pictures
+            frame = await next_frame(media, "video")  # the backlog first, then live pictures
             if time.monotonic() - start > 2:
-                received.append(_picture(frame))  # type: ignore[arg-type]
+                received.append(picture_digest(frame))  # type: ignore[arg-type]
     finally:
         await asyncio.sleep(0.5)
         stop.set()
         pictures = await direct
     return sum(picture in pictures for picture in received) / max(len(received), 1)
-
-
-async def _end(client: TestClient, world: World, lesson_id: int) -> None:
-    async with client.post(f"/api/v1/lessons/{lesson_id}/end", headers={
-            "Authorization": f"Bearer {world.tokens['teacher']}"}) as resp:
-        assert resp.status == 200, await resp.text()
 
 
 def _notices(ws: SignalClient, code: str) -> list[dict[str, object]]:
@@ -170,7 +137,7 @@ async def test_an_rtsp_camera_is_forwarded_and_comes_back_by_itself_after_a_drop
         # The point decodes the camera's own pictures; the relay decoded and encoded nothing.
         await eventually(lambda: pa.active_kinds() == ["audio", "video"], timeout=15)
         assert await eventually(lambda: _video_flows(pa), timeout=20)
-        assert isinstance(await _frame(pa, "audio"), av.AudioFrame)
+        assert isinstance(await next_frame(pa, "audio"), av.AudioFrame)
         assert await _same_pictures_as_the_camera(pa, camera.url()) > 0.9
         stats = room.media.stats()
         assert stats.decoders_started == 0 and stats.encoders_started == 0
@@ -194,7 +161,7 @@ async def test_an_rtsp_camera_is_forwarded_and_comes_back_by_itself_after_a_drop
         assert stats.decoders_started == 0 and stats.encoders_started == 0
 
         # The lesson ends: the pull stops, no thread is left.
-        await _end(live_app, world, lesson_id)
+        await end_lesson(live_app, world, lesson_id)
         await eventually(lambda: not _pull_threads() and not live_app.app[RTSP].pullers,
                          timeout=10)
     finally:
@@ -228,7 +195,7 @@ async def test_a_camera_that_never_answers_tells_the_teacher_and_disturbs_nobody
         await eventually(lambda: pa.active_kinds() == ["video"], timeout=15)
         assert await eventually(lambda: _points_receive(pa), timeout=15)
 
-        await _end(live_app, world, lesson_id)
+        await end_lesson(live_app, world, lesson_id)
         await eventually(lambda: not _pull_threads() and not live_app.app[RTSP].pullers,
                          timeout=10)
     finally:
@@ -255,7 +222,7 @@ async def test_an_mjpeg_camera_is_encoded_once_and_received(
     pa = MediaClient(pa_ws)
     try:
         await eventually(lambda: pa.active_kinds() == ["video"], timeout=20)
-        frame = await eventually(lambda: _frame(pa, "video"), timeout=20)
+        frame = await eventually(lambda: next_frame(pa, "video"), timeout=20)
         assert (frame.width, frame.height) == (320, 240)
         # Encoded once, in the puller, to H.264: the relay itself forwards it.
         assert [p.codec.lower() for p in room.media.publications()] == ["video/h264"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,7 +17,8 @@ from server.ingest.rtmp import RTMP
 from server.keys import SESSIONS
 from server.models import Classroom, Source, SourceKind, SourceRole
 from tests.helpers import eventually
-from tests.ingest.camera import Camera, free_port, require_gstreamer
+from tests.ingest.camera import Camera, free_port
+from tests.ingest.conftest import camera  # noqa: F401 (fixture)
 from tests.ingest.test_probe import jpeg_size
 from tests.ingest.test_rtmp import Encoder, encoders, ffmpeg  # noqa: F401 (fixtures)
 
@@ -38,17 +38,6 @@ def settings(settings: Settings, rtmp_port: int) -> Settings:
     return dataclasses.replace(settings, rtmp_port=rtmp_port)
 
 
-@pytest.fixture
-async def camera() -> AsyncIterator[Camera]:
-    require_gstreamer()
-    camera = Camera()
-    await camera.start()
-    try:
-        yield camera
-    finally:
-        await camera.stop()
-
-
 async def add_source(client: TestClient, kind: SourceKind, url: str | None = None,
                      name: str = "测试机位") -> Source:
     async with client.app[SESSIONS]() as db:
@@ -66,7 +55,8 @@ def snapshot_of(html: str) -> bytes | None:
     return base64.b64decode(found.group(1)) if found else None
 
 
-async def test_an_admin_tests_an_rtsp_camera(app_client: TestClient, camera: Camera) -> None:
+async def test_an_admin_tests_an_rtsp_camera(app_client: TestClient,
+                                             camera: Camera) -> None:  # noqa: F811
     source = await add_source(app_client, SourceKind.rtsp, camera.url("h264"))
     await sign_in(app_client, "admin")
     listing = await (await app_client.get("/admin/sources")).text()

@@ -214,7 +214,7 @@ def test_a_timetabled_lesson_runs_by_itself_and_reports_a_dropped_classroom(
             assert re.fullmatch(r"\d+", cells[5]), cells  # the terminal reported itself
             assert cells[6].strip() and "无数据" not in cells[6], cells  # a grade was given
         expect(admin.page.locator("section").filter(has_text="画面帧率")).to_have_count(1)
-        expect(admin.page.locator("dl.summary")).to_contain_text("2")
+        expect(admin.page.locator("dl.summary")).to_contain_text("应到 2 个，实到 2 个")
         admin.page.set_viewport_size({"width": 1366, "height": 1400})
         admin.shot("report-1366", prefix="timetable-")
         errors = [e for s in screens for e in s.errors
