@@ -49,6 +49,7 @@ class CloseReason(StrEnum):
     transport_failed = "transport_failed"  # ICE/DTLS failure or timeout
     producer_closed = "producer_closed"  # a Consumer closes with its Producer
     room_closed = "room_closed"
+    moved = "moved"  # a publisher's Transport went to another Room (Room.hand_over)
 
 
 class MediaError(Exception):
@@ -220,6 +221,14 @@ class Room(Protocol):
 
     async def remove_participant(self, participant_id: str, reason: CloseReason) -> None:
         """Close the participant's Transports, Producers and their Consumers."""
+
+    def hand_over(self, participant_id: str, to: Room, to_participant_id: str,
+                  sources: dict[str, SourceLabel]) -> None:
+        """Move the participant's send Transport, connected, into `to` (another Room of this
+        node) as `to_participant_id`: the publisher notices nothing. Its Publications end here
+        (`PublicationRemoved`, reason `moved`) and are added there (`PublicationAdded`, the
+        same ids, labelled again by mid from `sources`). A WHIP encoder waits so between
+        lessons."""
 
     def start_recording(self, recording_id: str, directory: Path, camera: str | None = None,
                         screen: str | None = None, audio: str | None = None) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from ..interface import PublicationInfo, TrackStats
+from ..interface import PublicationInfo, SourceLabel, TrackStats
 from ..rtp.header import RtpError, RtpHeader, iter_extensions, map_extensions
 from ..rtp.keyframes import keyframe_test, needs_keyframe
 from ..rtp.numbers import SEQ_MOD, TS_MOD, Unwrapper
@@ -99,10 +99,9 @@ class Producer:
         self.keyframes_requested = 0
         self.nacks_sent = 0
         self.asked_bps: int | None = None  # the last bitrate asked of the publisher (REMB)
-        # The audio-level extension's id, when the publisher sends levels and someone listens.
-        self._on_audio_level = on_audio_level
-        self._level_id = next((i for i, uri in extension_uris.items() if uri == AUDIO_LEVEL_URI),
-                              None) if on_audio_level is not None else None
+        self._on_audio_level: Callable[[str, int], None] | None = None
+        self._level_id: int | None = None
+        self._listen_levels(on_audio_level)
 
     @property
     def publication_id(self) -> str:
@@ -185,11 +184,30 @@ class Producer:
                           packets_lost=len(self._missing),
                           keyframes_requested=self.keyframes_requested, nacks=self.nacks_sent)
 
+    def release(self) -> list[Consumer]:
+        """Let go of every Consumer (returned) and keep receiving: the Producer moves to
+        another Room with its Transport."""
+        consumers = list(self.consumers)
+        self.consumers.clear()
+        return consumers
+
+    def moved(self, participant_id: str, source: SourceLabel,
+              on_audio_level: Callable[[str, int], None] | None) -> None:
+        """Now in another Room, under the participant id it has there."""
+        self.info = replace(self.info, participant_id=participant_id, source=source, muted=False)
+        self.muted = False
+        self._listen_levels(on_audio_level)
+
+    def _listen_levels(self, on_audio_level: Callable[[str, int], None] | None) -> None:
+        # The audio-level extension's id, when the publisher sends levels and someone listens.
+        self._on_audio_level = on_audio_level
+        self._level_id = next((i for i, uri in self.extension_uris.items()
+                               if uri == AUDIO_LEVEL_URI), None) \
+            if on_audio_level is not None else None
+
     def close(self) -> list[Consumer]:
         """Close the Producer; returns its Consumers, which close with it."""
         self.closed = True
-        consumers = list(self.consumers)
-        self.consumers.clear()
         for task in self._tasks:
             task.cancel()
-        return consumers
+        return self.release()

@@ -24,6 +24,7 @@ from ..interface import (
     PublicationInfo,
     PublicationRemoved,
     RecordingTrack,
+    Room,
     RoomStats,
     SourceLabel,
     TrackKind,
@@ -150,17 +151,47 @@ class RelayRoom:
 
     def producer_closed(self, producer: Producer, reason: CloseReason = CloseReason.producer_closed
                         ) -> None:
+        if self._let_go(producer, reason):
+            producer.close()
+
+    def _let_go(self, producer: Producer, reason: CloseReason) -> bool:
+        """Take the Producer out of this Room (its Consumers, transcodes and recorded tracks end
+        here); False if it was not here."""
         if self._producers.pop(producer.publication_id, None) is None:
-            return
+            return False
         self._drop_idle_transcoders(producer.publication_id)
         for recording in self._recordings.values():
             recording.producer_closed(producer)
-        for consumer in producer.close():
+        for consumer in producer.release():
             subscriber = self._subscribers.get(consumer.subscriber_id)
             if subscriber is not None:
                 subscriber.remove(producer.publication_id)
         self._emit(PublicationRemoved(producer.publication_id, producer.info.participant_id,
                                       reason))
+        return True
+
+    def hand_over(self, participant_id: str, to: Room, to_participant_id: str,
+                  sources: dict[str, SourceLabel]) -> None:
+        self._check_open()
+        if not isinstance(to, RelayRoom) or to is self:
+            raise MediaError("bad_room", "a Transport moves only to another Room of this node")
+        to._check_open()
+        transport = self._publishers.get(participant_id)
+        if transport is None:
+            raise MediaError("unknown_participant", f"{participant_id} publishes nothing here")
+        if to_participant_id in to._publishers:
+            raise MediaError("already_publishing", f"{to_participant_id} publishes there")
+        del self._publishers[participant_id]
+        for producer in list(transport.producers.values()):
+            self._let_go(producer, CloseReason.moved)
+        self._speakers.forget(participant_id)
+        transport.moved(to, to_participant_id, sources)
+        to._publishers[to_participant_id] = transport
+        to._watch(transport.pc, to_participant_id, sending=True)  # this Room's watch goes idle
+        for producer in transport.producers.values():
+            to.producer_added(producer)
+        log.info("room %s: %s moved to room %s as %s", self.room_id, participant_id, to.room_id,
+                 to_participant_id)
 
     # Subscribing -------------------------------------------------------------------------------
 

@@ -130,12 +130,11 @@ class PublisherTransport:
         encoding = parameters.encodings[0] if parameters.encodings else None
         ssrc = encoding.ssrc if encoding else None
         rtx_ssrc = encoding.rtx.ssrc if encoding and encoding.rtx else None
-        default = SourceLabel.microphone if receiver.kind == "audio" else SourceLabel.camera
         info = PublicationInfo(
             publication_id=f"pub-{uuid.uuid4().hex[:12]}",
             participant_id=self.participant_id,
             kind=TrackKind(receiver.kind),
-            source=self.sources.get(receiver.mid or "", default),
+            source=self._label(receiver),
             codec=primary.mimeType,
         )
         producer = Producer(
@@ -153,6 +152,19 @@ class PublisherTransport:
             log.warning("%s: m-line %s signals no SSRC; it cannot be forwarded yet",
                         self.participant_id, receiver.mid)
         self.room.producer_added(producer)
+
+    def _label(self, receiver: ForwardingReceiver) -> SourceLabel:
+        default = SourceLabel.microphone if receiver.kind == "audio" else SourceLabel.camera
+        return self.sources.get(receiver.mid or "", default)
+
+    def moved(self, room: RelayRoom, participant_id: str, sources: dict[str, SourceLabel]
+              ) -> None:
+        """Now in `room` as `participant_id` (RelayRoom.hand_over)."""
+        self.room, self.participant_id = room, participant_id
+        self.sources.update(sources)
+        for receiver, producer in self.producers.items():
+            producer.moved(participant_id, self._label(receiver),
+                           room.audio_level if receiver.kind == "audio" else None)
 
     def receiver_rtcp(self, receiver: ForwardingReceiver, packet: AnyRtcpPacket) -> None:
         pass  # Sender Reports from the publisher: used for lip sync in a later step

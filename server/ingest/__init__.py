@@ -1,6 +1,7 @@
 """Standard protocols for classroom hardware and players, beside the /ws signalling:
 
 - `whip`: WHIP ingest (RFC 9725): an encoder publishes into its classroom's running lesson.
+- `standby`: WHIP encoders wait, connected, for their classroom's next lesson.
 - `whep`: WHEP egress: a player or hardware decoder receives a lesson's main programme.
 - `rtsp`: the node pulls the RTSP cameras of classrooms whose lesson is live here.
 - `rtmp`: the node's RTMP port, where encoders push into their classroom's live lesson.
@@ -24,12 +25,13 @@ async def _wait_for_sessions(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    from . import rtmp, rtsp, whep, whip
+    from . import rtmp, rtsp, standby, whep, whip
 
     app[INGEST] = Sessions()
     # Appended after the app's media context: it starts after the Rooms' and stops before.
     app.cleanup_ctx.append(rtsp.pulling)
     app.cleanup_ctx.append(rtmp.listening)
+    app.cleanup_ctx.append(standby.standing_by)
     app.on_cleanup.append(_wait_for_sessions)
     whip.setup(app)
     whep.setup(app)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.interface import SourceLabel
+from media.interface import Room, SourceLabel
 
 from ..live.lessons import LiveLessons
 from ..live.participant import Outbox, Participant
@@ -109,12 +109,14 @@ class SourceSeat:
 
     @classmethod
     async def prepare(cls, live: LiveLessons, db_sessions: async_sessionmaker[AsyncSession],
-                      source: SourceInfo, offer: str) -> SourceSeat:
+                      source: SourceInfo, offer: str, among: Collection[int] | None = None
+                      ) -> SourceSeat:
         """Raises `IngestError`: 400 for an offer that sends nothing, 409 when no lesson of the
-        classroom is live, 403 when the lesson-kind rules refuse what it sends."""
+        classroom is live (of `among`, if given: see `live_lesson`), 403 when the lesson-kind
+        rules refuse what it sends."""
         sections = offered_media(offer, publishing=True)
         async with db_sessions() as db:
-            lesson, role = await live_lesson(db, source.classroom_id)
+            lesson, role = await live_lesson(db, source.classroom_id, among)
             info = LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record)
         labels = source_labels(sections, source.role, role)
         # Refused before joining, so the lesson sees no source come and go (the Room checks
@@ -149,6 +151,17 @@ class SourceSeat:
         except BaseException:
             await self._undo(participant)
             raise
+
+    async def adopt(self, participant: Participant, media: Room, media_id: str) -> None:
+        """Join the Room and take over the Transport the Source has as `media_id` in `media`
+        (the standby Room), connected. On failure the participant has left; its Outbox stays
+        open: the Source goes on waiting."""
+        try:
+            await self.room.join(participant)
+            self.room.adopt(participant, media, media_id, self.labels)
+        except SignalError as err:
+            await self.room.leave(participant.participant_id, LeaveReason.left)
+            raise IngestError(*signal_status(err)) from None
 
     async def _undo(self, participant: Participant) -> None:
         participant.outbox.close(CloseCode.normal, LeaveReason.left)

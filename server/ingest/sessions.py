@@ -6,7 +6,8 @@ player has no socket), but two of them mean its media connection is gone:
 - an offer: the relay dropped the player's own receive Transport and the Room would start a
   new one, which a WHEP player cannot take (its m-lines are fixed by its POST).
 Either ends the Session, as a DELETE would; the client posts again to come back. Closing the
-Outbox (the lesson ended, the same source published again) forgets the Session.
+Outbox (the lesson ended, the same source published again) forgets the Session, except for a
+WHIP encoder at the end of its lesson: it goes back to waiting (standby.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -24,6 +26,9 @@ from ..live.participant import Participant
 from ..live.room import LiveRoom
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
+
+if TYPE_CHECKING:
+    from .standby import Standby
 
 log = logging.getLogger("kelian.ingest")
 
@@ -38,13 +43,14 @@ class Session:
     kind: SessionKind
     owner: str  # the path segment it lives under: the stream key (WHIP), the lesson id (WHEP)
     principal: str  # who may end it: "source:3", "terminal:7", "user:2"
-    room: LiveRoom
+    room: LiveRoom | None  # None while a WHIP encoder waits for its lesson
     registry: Sessions
     resource_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     etag: str = field(default_factory=lambda: f'"{secrets.token_hex(8)}"')
     participant: Participant | None = None
     ended: bool = False
     on_end: Callable[[Session, LeaveReason], Awaitable[None]] | None = None  # e.g. an audit
+    standby: Standby | None = None  # where a WHIP encoder waits between lessons
 
     @property
     def location(self) -> str:
@@ -58,17 +64,24 @@ class Session:
         if lost and not self.ended:
             log.info("%s %s: media connection lost", self.kind.value, self.resource_id,
                      extra={"session": self.resource_id, "protocol": self.kind.value,
-                            "lesson_id": self.room.lesson.lesson_id,
+                            "lesson_id": self.room.lesson.lesson_id if self.room else None,
                             "principal": self.principal})
             self.registry.spawn(self.stop(LeaveReason.disconnected))
 
     def close(self, code: CloseCode, reason: LeaveReason) -> None:
-        """The Room let go of the participant (lesson ended, replaced): forget the Session."""
-        if not self.ended:
-            self.ended = True
-            self.registry.forget(self)
-            if self.on_end is not None:
-                self.registry.spawn(self.on_end(self, reason))
+        """The Room let go of the participant (lesson ended, replaced): forget the Session, or
+        at the end of the lesson let the encoder wait for the next one."""
+        if self.ended:
+            return
+        if reason is LeaveReason.lesson_ended and self.standby is not None \
+                and self.standby.take_back(self):
+            return
+        self.ended = True
+        self.registry.forget(self)
+        if self.standby is not None:
+            self.standby.forget(self)
+        if self.on_end is not None:
+            self.registry.spawn(self.on_end(self, reason))
 
     # Ending ------------------------------------------------------------------------------------
 
@@ -77,9 +90,12 @@ class Session:
         Subscriptions end, the relay closes its Transports."""
         if self.ended:
             return
+        room, participant = self.room, self.participant
         self.close(CloseCode.normal, reason)
-        if self.participant is not None:
-            await self.room.leave(self.participant.participant_id, reason)
+        if room is not None and participant is not None:
+            await room.leave(participant.participant_id, reason)
+        elif self.standby is not None:
+            await self.standby.release(self)
 
 
 class Sessions:
@@ -103,11 +119,14 @@ class Sessions:
             return None
         return session
 
+    def of(self, kind: SessionKind, principal: str) -> list[Session]:
+        return [s for s in self._by_id.values()
+                if s.kind is kind and s.principal == principal and not s.ended]
+
     def active(self, kind: SessionKind, principal: str) -> bool:
         """Whether `principal` holds a live Session of `kind` on this node (e.g. a WHIP encoder
         of "source:3" publishing now), for the admin page's source test."""
-        return any(s.kind is kind and s.principal == principal and not s.ended
-                   for s in self._by_id.values())
+        return bool(self.of(kind, principal))
 
     def revoke(self, principal: str) -> int:
         """Those credentials no longer hold (a token revoked, a source deleted): end that

@@ -1,5 +1,6 @@
 """WHIP ingest (RFC 9725): an encoder, OBS or a browser page publishes into its classroom's
-running lesson as a participant `source:<id>`, subject to the lesson-kind rules.
+running lesson as a participant `source:<id>`, subject to the lesson-kind rules. With no
+lesson live it connects all the same and waits for one (standby.py).
 
     POST    /whip/{stream_key}               application/sdp offer -> 201 + answer
     DELETE  /whip/{stream_key}/{resource}    end the publication
@@ -38,6 +39,7 @@ from .common import (
 )
 from .publish import SourceInfo, SourceSeat
 from .sessions import INGEST, Session, SessionKind
+from .standby import STANDBY
 
 log = logging.getLogger("kelian.ingest.whip")
 
@@ -76,8 +78,14 @@ async def publish(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS]() as db:
         source = SourceInfo.of(await _source(db, key))
     offer = await read_sdp(request)
-    seat = await SourceSeat.prepare(request.app[LIVE], request.app[SESSIONS], source, offer)
-    registry = request.app[INGEST]
+    registry, standby = request.app[INGEST], request.app[STANDBY]
+    try:
+        seat = await SourceSeat.prepare(request.app[LIVE], request.app[SESSIONS], source, offer)
+    except IngestError as err:
+        if err.status != 409:
+            raise
+        return await _wait(request, key, source, offer)  # no lesson live: it waits for one
+    await _replace_waiting(request, source)
     session = Session(SessionKind.whip, key, source.identity, seat.room, registry)
     participant = seat.participant(session)
     session.participant = participant
@@ -85,12 +93,33 @@ async def publish(request: web.Request) -> web.StreamResponse:
     answer = await seat.publish(participant)  # on failure the session has ended
     if session.ended:  # the lesson ended, or the source published again, meanwhile
         raise IngestError(409, "the session ended while it was being set up")
+    standby.track(session, source, offer)
     log.info("lesson %d: source %d publishes as %s (%s)", seat.lesson.lesson_id,
              source.source_id, participant.participant_id, seat.role.value,
              extra={"lesson_id": seat.lesson.lesson_id, "source_id": source.source_id,
                     "participant": participant.participant_id, "session": session.resource_id})
     return created(answer, session.location, session.etag,
                    ice_server_links(request, source.identity))
+
+
+async def _wait(request: web.Request, key: str, source: SourceInfo, offer: str
+                ) -> web.StreamResponse:
+    """No lesson of the classroom is live: connect the encoder and let it wait for one."""
+    await _replace_waiting(request, source)
+    registry = request.app[INGEST]
+    session = Session(SessionKind.whip, key, source.identity, None, registry)
+    answer = await request.app[STANDBY].wait(session, source, offer)
+    registry.add(session)
+    return created(answer, session.location, session.etag,
+                   ice_server_links(request, source.identity))
+
+
+async def _replace_waiting(request: web.Request, source: SourceInfo) -> None:
+    """The same source publishing again replaces its waiting session (one in a lesson is
+    replaced by the Room, as a participant joining again)."""
+    for session in request.app[INGEST].of(SessionKind.whip, source.identity):
+        if session.room is None:
+            await session.stop(LeaveReason.replaced)
 
 
 def _session(request: web.Request, key: str) -> Session:

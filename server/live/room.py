@@ -281,6 +281,24 @@ class LiveRoom:
 
     async def publish(self, participant: Participant, sdp: str,
                       sources: dict[str, SourceLabel]) -> str:
+        self._check_may_publish(participant, sources)
+        try:
+            return await self.media.publish(participant.participant_id, sdp, sources)
+        except MediaError as err:
+            raise media_failure(err) from None
+
+    def adopt(self, participant: Participant, media: Room, media_id: str,
+              sources: dict[str, SourceLabel]) -> None:
+        """Take over the send Transport `participant` (already joined) has as `media_id` in
+        another media Room of this node, connected (a WHIP encoder waiting for its lesson)."""
+        self._check_may_publish(participant, sources)
+        try:
+            media.hand_over(media_id, self.media, participant.participant_id, sources)
+        except MediaError as err:
+            raise media_failure(err) from None
+
+    def _check_may_publish(self, participant: Participant,
+                           sources: dict[str, SourceLabel]) -> None:
         allowed = rules.allowed_sources(self.kind, participant.seat)
         if not allowed:
             raise SignalError(SignalErrorCode.forbidden,
@@ -296,10 +314,6 @@ class LiveRoom:
                               f"{', '.join(refused)} in a {self.kind.value} lesson")
         if participant.left or self.closed:
             raise SignalError(SignalErrorCode.not_joined, "You are no longer in the lesson")
-        try:
-            return await self.media.publish(participant.participant_id, sdp, sources)
-        except MediaError as err:
-            raise media_failure(err) from None
 
     async def answer(self, participant: Participant, sdp: str) -> None:
         async with participant.media_lock:

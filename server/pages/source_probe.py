@@ -17,6 +17,7 @@ from ..errors import ErrorCode, KelianError
 from ..ingest.probe import ProbeError, SourceProbe, probe_feed, probe_rtsp
 from ..ingest.rtmp import APP, RTMP
 from ..ingest.sessions import INGEST, SessionKind
+from ..ingest.standby import STANDBY
 from ..keys import SESSIONS, SETTINGS
 from ..models import SourceKind
 from ..services.records import get_record
@@ -98,8 +99,13 @@ async def _rtmp(request: web.Request, source_id: int, key: str, tr: Translate) -
 
 def _whip(request: web.Request, source_id: int, key: str, tr: Translate) -> SourceFacts:
     address = f"{request.scheme}://{request.host}/whip/{key}"
-    registry = request.app.get(INGEST)
-    if registry is not None and registry.active(SessionKind.whip, f"source:{source_id}"):
+    registry, standby = request.app.get(INGEST), request.app.get(STANDBY)
+    principal = f"source:{source_id}"
+    if standby is not None and standby.waiting(principal):
+        return SourceFacts(state=tr(N_("A WHIP encoder of this source is connected and waits "
+                                       "for a lesson of its classroom. It publishes to:")),
+                           address=address)
+    if registry is not None and registry.active(SessionKind.whip, principal):
         return SourceFacts(state=tr(N_("A WHIP encoder of this source is publishing now to:")),
                            address=address)
     return SourceFacts(state=tr(N_("No WHIP encoder of this source is publishing now. "

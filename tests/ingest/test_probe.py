@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.ingest.probe import ProbeError, jpeg, probe_feed, probe_rtsp
 from server.ingest.rtmp import RTMP
+from server.ingest.standby import STANDBY
 from server.models import Source, SourceKind, SourceRole
 from tests.helpers import eventually
 from tests.live.conftest import SQLITE_ONLY, Starter
@@ -112,7 +113,6 @@ async def test_the_test_page_says_whether_a_whip_encoder_publishes(
         live_app: TestClient, world: World, start: Starter,  # noqa: F811
         make_source: SourceMaker) -> None:
     """(A page, but it needs a live lesson and a WHIP encoder: the tests/live world has them.)"""
-    await start("dedicated")
     encoder = await make_source("hub", name="Hub camera")
     admin = {"Authorization": f"Bearer {world.tokens['admin']}"}
 
@@ -127,6 +127,10 @@ async def test_the_test_page_says_whether_a_whip_encoder_publishes(
     try:
         status, _, answer = await post_sdp(live_app, f"/whip/{encoder.key}", pc, encoder.key)
         assert status == 201, answer
+        page = await state()  # no lesson yet: it waits
+        assert "此信号源的 WHIP 编码器已连接，正在等待本教室的课程开始" in page
+        await start("dedicated")
+        await eventually(lambda: not live_app.app[STANDBY].waiting(f"source:{encoder.source_id}"))
         page = await state()
         assert "此信号源的 WHIP 编码器正在推流到" in page and f"/whip/{encoder.key}" in page
     finally:
