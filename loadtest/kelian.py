@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,22 +92,33 @@ class Target:
 
 
 class KelianServer:
-    """`kelian serve` on a temporary data dir; `stop()` ends it and removes the folder."""
+    """`kelian serve` on a temporary data dir; `stop()` ends it and removes the folder.
 
-    def __init__(self, log_level: str = "INFO", start_timeout: float = 60.0):
+    `settings` adds KELIAN_* variables (e.g. a shared database and Redis, for several nodes);
+    `admin_password` is that of an admin already in the database (else one is made)."""
+
+    def __init__(self, log_level: str = "INFO", start_timeout: float = 60.0,
+                 settings: Mapping[str, str] | None = None, admin_password: str | None = None,
+                 loopback_ice: bool = True):
         self.dir = Path(tempfile.mkdtemp(prefix="kelian-loadtest-"))
         self.log_path = self.dir / "serve.log"
-        password = secrets.token_urlsafe(18)
-        port = free_port()
+        password = admin_password or secrets.token_urlsafe(18)
+        self.port = port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KELIAN_")}
         self.env.update(KELIAN_DATA_DIR=str(self.dir / "data"), KELIAN_LOG_LEVEL=log_level)
+        self.env.update(settings or {})
         self.process: subprocess.Popen[bytes] | None = None
         try:
-            self._cli(["user", "add", ADMIN, "--role", "admin", "--name", "Load test"],
-                      password + "\n")
+            if admin_password is None:
+                self._cli(["user", "add", ADMIN, "--role", "admin", "--name", "Load test"],
+                          password + "\n")
             with self.log_path.open("wb") as log:
+                # loadtest.serve keeps the relay's ICE on 127.0.0.1; a browser's peers need
+                # `kelian serve` as it is, on every interface.
+                module = "loadtest.serve" if loopback_ice else "server"
+                command = [] if loopback_ice else ["serve"]
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "loadtest.serve", "--host", "127.0.0.1",
+                    [sys.executable, "-m", module, *command, "--host", "127.0.0.1",
                      "--port", str(port)],
                     cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
             self.target = Target(f"http://127.0.0.1:{port}", admin_password=password,
@@ -150,6 +162,12 @@ class KelianServer:
         except OSError:
             return []
         return [line[:300] for line in lines if " ERROR " in line][:limit]
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a pulled plug (the folder stays until `stop`)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         """SIGTERM (aiohttp shuts down gracefully), then SIGKILL after 20 s; remove the folder."""

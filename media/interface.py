@@ -191,6 +191,14 @@ class Room(Protocol):
         announced with `PublicationAdded`; m-lines that went away end theirs.
         """
 
+    async def pull(self, participant_id: str, sources: Sequence[SourceLabel]) -> str:
+        """The relay's own receive-only offer (one m-line per source: microphone is audio, the
+        others video) for another relay to answer (a cascaded lesson's origin node, through its
+        WHEP endpoint); what arrives becomes Publications of `participant_id`, as if it had
+        published. `pull_answer` completes it."""
+
+    async def pull_answer(self, participant_id: str, answer_sdp: str) -> None: ...
+
     def set_receive_codecs(self, participant_id: str, mime_types: Sequence[str]) -> None:
         """What the participant can decode; a Publication in another codec reaches it through
         one shared transcode. Unset: it decodes whatever is forwarded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from . import api, health, ingest, metrics, pages, signalling
 from .auth.throttle import MemoryLoginThrottle
+from .cluster import cascade
 from .config import Settings
 from .database import create_engine, session_factory, upgrade
 from .http import auth_middleware, csrf_middleware, error_middleware, security_headers
@@ -25,6 +27,7 @@ from .keys import (
     LIBRARY,
     LIVE,
     NODE,
+    PLACEMENT,
     REGISTRY,
     SCHEDULER,
     SESSIONS,
@@ -86,22 +89,52 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:
-    """This node's heartbeat in the Redis node registry, when a Redis is configured."""
+    """With a Redis configured: this node's heartbeat in the node registry, the placement of
+    lessons' Rooms across the nodes, the commands the nodes send each other, and draining."""
+    from aiohttp import ClientSession
+
     from .cluster import NodeRegistry, node_url, usage_of
+    from .cluster.commands import NodeCommands
+    from .cluster.drain import drain_node, keep_placement, obey
+    from .cluster.routing import Placement
 
     settings = app[SETTINGS]
     if not settings.redis_url:
         yield
         return
+    tasks: set[asyncio.Task[None]] = set()
+
     def drained(draining: bool) -> None:
         app[health.DRAINING].draining = draining  # /readyz answers 503 meanwhile
+        if draining:  # the Rooms and sockets go to other nodes
+            task = asyncio.create_task(drain_node(app))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     registry = NodeRegistry(settings.redis_url, app[NODE], node_url(settings),
-                            lambda: usage_of(app[LIVE].rooms()), on_drain=drained)
-    app[REGISTRY] = registry
-    await registry.start()
-    yield
-    await registry.stop()
+                            lambda: usage_of(app[LIVE].rooms()), on_drain=drained,
+                            interval_s=settings.node_heartbeat_s, ttl_s=settings.node_ttl_s,
+                            prefix=settings.redis_prefix)
+    commands = NodeCommands(settings.redis_url, app[NODE], lambda command: obey(app, command),
+                            prefix=settings.redis_prefix)
+    async with ClientSession() as http:
+        placement = Placement(registry, commands, http, settings.room_max_receivers)
+        app[REGISTRY] = registry
+        app[PLACEMENT] = placement
+        app[cascade.EDGES] = edges = cascade.Edges(app, placement)
+        await registry.start()
+        await commands.start()
+        app[LIVE].elsewhere = placement
+        keeper = asyncio.create_task(keep_placement(app, settings.node_heartbeat_s))
+        tasks.add(keeper)
+        yield
+        app[LIVE].elsewhere = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await edges.close()
+        await commands.close()
+        await registry.stop()
 
 
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -167,5 +200,6 @@ def create_app(settings: Settings,
     ingest.setup(app)  # WHIP and WHEP
     metrics.setup(app)
     health.setup(app)  # /healthz, /readyz
+    cascade.setup(app)  # nodes pulling broadcasts from each other (with Redis)
     assert aiohttp_jinja2.get_env(app) is not None
     return app

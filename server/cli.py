@@ -323,7 +323,7 @@ def cmd_nodes(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         redis = connect(settings.redis_url)
         try:
-            nodes = await read_nodes(redis)
+            nodes = await read_nodes(redis, settings.redis_prefix)
         except (RedisError, OSError) as exc:
             print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
             return 2
@@ -362,7 +362,8 @@ def cmd_node(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         redis = connect(settings.redis_url)
         try:
-            await request_drain(redis, node_id, drain=not args.cancel)
+            await request_drain(redis, node_id, drain=not args.cancel,
+                                prefix=settings.redis_prefix)
         except (RedisError, OSError) as exc:
             print(f"error: Redis at {settings.redis_url} is unreachable: {exc}", file=sys.stderr)
             return 2

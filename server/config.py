@@ -46,6 +46,19 @@ class Settings:
     redis_url: str = field(
         default="", metadata={"doc": "Redis URL for multi-node state; empty runs in-process."}
     )
+    redis_prefix: str = field(
+        default="kelian:", metadata={"doc": "Prefix of Kelian's Redis keys and channels."}
+    )
+    node_heartbeat_s: int = field(
+        default=2, metadata={"doc": "How often a node writes its heartbeat to Redis, in seconds."}
+    )
+    node_ttl_s: int = field(
+        default=6, metadata={"doc": "A node whose heartbeat is older is dead: its Rooms move."}
+    )
+    room_max_receivers: int = field(
+        default=150, metadata={"doc": "Receivers of a broadcast one node serves before others "
+                                      "pull the lesson from it (the cascade)."}
+    )
     max_upload_mb: int = field(
         default=4096, metadata={"doc": "Largest video file a teacher may upload to the library, in MiB."}
     )
@@ -289,6 +302,14 @@ def _validate_ice(s: Settings, bad: Callable[[str, str], ConfigError]) -> None:
                 raise bad(name, f"{url!r}: a stun: URL takes no ?transport")
     if s.turn_urls.strip() and not s.turn_secret:
         raise bad("turn_secret", "TURN_URLS needs the TURN server's shared secret")
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", s.redis_prefix):
+        raise bad("redis_prefix", "use up to 64 letters, digits and _ . : -")
+    if s.room_max_receivers < 1:
+        raise bad("room_max_receivers", "must be at least 1")
+    if s.node_heartbeat_s < 1:
+        raise bad("node_heartbeat_s", "must be at least 1")
+    if s.node_ttl_s < 2 * s.node_heartbeat_s:
+        raise bad("node_ttl_s", "must be at least twice NODE_HEARTBEAT_S")
     if s.turn_ttl_s < 60:
         raise bad("turn_ttl_s", "must be at least 60")
     if s.ice_relay_only and not s.turn_urls.strip():

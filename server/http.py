@@ -24,9 +24,10 @@ CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 LANG_COOKIE = "kelian_lang"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# WHIP and WHEP (server/ingest) read their own bearer secrets (a stream key is no API token)
-# and take no cookies, so neither the principal nor CSRF applies there.
-SELF_AUTHENTICATED = ("/whip/", "/whep/")
+# WHIP and WHEP (server/ingest) and the nodes' own requests (server/cluster) read their own
+# bearer secrets (a stream key is no API token) and take no cookies, so neither the principal
+# nor CSRF applies there.
+SELF_AUTHENTICATED = ("/whip/", "/whep/", "/cluster/")
 
 # Typed per-request state (plain string keys warn on aiohttp >= 3.12).
 PRINCIPAL = web.RequestKey("kelian.principal", Principal)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .auth.throttle import LoginThrottle
 from .cluster.registry import NodeRegistry
+from .cluster.routing import Placement
 from .config import Settings
 from .i18n import Translator
 from .jobs.queue import JobQueue
@@ -30,3 +31,4 @@ ATTENDANCE = web.AppKey("attendance", AttendanceLog)  # who was in each Room, an
 SCHEDULER = web.AppKey("scheduler", LessonScheduler)  # absent when the setting turns it off
 NODE = web.AppKey("node", str)  # this node's name, hostname:port
 REGISTRY = web.AppKey("registry", NodeRegistry)  # the Redis node registry; absent without Redis
+PLACEMENT = web.AppKey("placement", Placement)  # where lessons' Rooms are; absent without Redis

@@ -76,34 +76,44 @@ async def _postgres_admin() -> asyncpg.Connection:
         raise  # not reached
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A SQLAlchemy URL of an empty database, once per backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/t.db"
-        return
-
+async def create_postgres_database() -> str:
+    """An empty PostgreSQL database for one test; its SQLAlchemy URL."""
     name = f"kelian_t_{secrets.token_hex(6)}"
     admin = await _postgres_admin()
     try:
         await admin.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
     finally:
         await admin.close()
+    return make_url(_postgres_base()).set(
+        drivername="postgresql+asyncpg", database=name
+    ).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    admin = await _postgres_admin()
     try:
-        yield make_url(_postgres_base()).set(
-            drivername="postgresql+asyncpg", database=name
-        ).render_as_string(hide_password=False)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
-        admin = await _postgres_admin()
-        try:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                name,
-            )
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        finally:
-            await admin.close()
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A SQLAlchemy URL of an empty database, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/t.db"
+        return
+    url = await create_postgres_database()
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(url)
 
 
 @pytest.fixture

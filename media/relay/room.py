@@ -38,7 +38,12 @@ from .glue import check_version
 from .producer import Producer
 from .speaker import SpeakerDetector
 from .transcode import CLOCK_RATES, CodecCounters, Transcoder
-from .transports import PlayerTransport, PublisherTransport, SubscriberTransport
+from .transports import (
+    PlayerTransport,
+    PublisherTransport,
+    PullTransport,
+    SubscriberTransport,
+)
 
 log = logging.getLogger("kelian.relay.room")
 
@@ -84,6 +89,26 @@ class RelayRoom:
                 self._publishers.pop(participant_id, None)
                 await transport.close()
             raise
+
+    async def pull(self, participant_id: str, sources: Sequence[SourceLabel]) -> str:
+        self._check_open()
+        if participant_id in self._publishers:
+            raise MediaError("already_publishing", f"{participant_id} publishes already")
+        transport = PullTransport(self, participant_id)
+        self._publishers[participant_id] = transport
+        self._watch(transport.pc, participant_id, sending=True)
+        try:
+            return await transport.offer(sources)
+        except BaseException:
+            self._publishers.pop(participant_id, None)
+            await transport.close()
+            raise
+
+    async def pull_answer(self, participant_id: str, answer_sdp: str) -> None:
+        transport = self._publishers.get(participant_id)
+        if not isinstance(transport, PullTransport):
+            raise MediaError("unexpected_answer", f"{participant_id} offered nothing to pull")
+        await transport.accept(answer_sdp)
 
     def producer_added(self, producer: Producer) -> None:
         self._producers[producer.publication_id] = producer

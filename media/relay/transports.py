@@ -89,12 +89,15 @@ class PublisherTransport:
         install_receivers(self.pc, self)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        self._intercept()
+        return self.pc.localDescription.sdp
+
+    def _intercept(self) -> None:
         for transceiver in self.pc.getTransceivers():
             dtls = dtls_transport_of(transceiver)
             if id(dtls) not in self._intercepted:
                 self._intercepted.add(id(dtls))
                 intercept_rtp(dtls, self.handle_rtp)
-        return self.pc.localDescription.sdp
 
     async def handle_rtp(self, data: bytes, arrival_time_ms: int) -> None:
         """Every decrypted packet of this Transport, before aiortc would parse it."""
@@ -179,6 +182,29 @@ class PublisherTransport:
         self.producers.clear()
         await self.pc.close()
         return producers
+
+
+class PullTransport(PublisherTransport):
+    """A send Transport the relay asks for itself: it offers receive-only m-lines to another
+    relay (an origin node's WHEP endpoint, for a cascaded lesson), and what arrives on them
+    becomes Producers, as a publisher's m-lines do."""
+
+    async def offer(self, sources: Sequence[SourceLabel]) -> str:
+        """One receive-only m-line per source (microphone: audio; others: video)."""
+        for source in sources:
+            kind = "audio" if source is SourceLabel.microphone else "video"
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            prefer_codecs(transceiver, FORWARDABLE[kind])
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.sources = {t.mid: source for t, source
+                        in zip(self.pc.getTransceivers(), sources, strict=True) if t.mid}
+        install_receivers(self.pc, self)
+        self._intercept()
+        return self.pc.localDescription.sdp
+
+    async def accept(self, answer_sdp: str) -> None:
+        await apply_description(self.pc, answer_sdp, "answer")
+        self._intercept()
 
 
 class SubscriberTransport:

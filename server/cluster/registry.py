@@ -23,12 +23,16 @@ from redis.exceptions import RedisError
 
 from ..config import Settings
 from .load import LoadMeter, NodeLoad, Usage
-from .placement import Capacity, choose_node
+from .placement import Capacity, alive, choose_node
 
 log = logging.getLogger("kelian.cluster")
 
 PREFIX = "kelian:"
 ROOM_TTL_S = 12 * 3600  # forgets the placement of a lesson nobody asks about for half a day
+# Sets the placement to ARGV[1] only if it is still ARGV[2] ("" for none), as read.
+_CLAIM = """local now = redis.call('get', KEYS[1]) or ''
+if now == ARGV[2] then return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+return 0"""
 # Deletes the lock only if it is still ours: it may have expired and been taken since.
 _UNLOCK = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end"""
@@ -166,7 +170,7 @@ class NodeRegistry:
         return await read_nodes(self._redis, self.prefix)
 
     async def place(self, lesson_id: int, *, capacity: Capacity | None = None,
-                    lock_s: float = 5.0) -> str | None:
+                    lock_s: float = 5.0) -> NodeLoad | None:
         """The node holding the lesson's Room: where it is already while that node is alive
         and not draining, else the one with the most headroom, recorded for the next caller.
         None when no node is alive. Raises RedisError or OSError when Redis is down."""
@@ -186,9 +190,98 @@ class NodeRegistry:
             if chosen is None:
                 return None
             await self._redis.set(room, chosen.node_id, ex=ROOM_TTL_S)
-            return chosen.node_id
+            return chosen
         finally:
             await self._redis.eval(_UNLOCK, 1, lock, token)  # type: ignore[misc]
+
+    async def where(self, lesson_id: int) -> NodeLoad | None:
+        """The live node the lesson's Room is placed on, if any (placing nothing)."""
+        owner = await self._redis.get(f"{self.prefix}room:{lesson_id}")
+        if owner is None:
+            return None
+        return next((n for n in await self.nodes() if n.node_id == owner.decode()
+                     and alive(n, self._clock(), self.ttl_s)), None)
+
+    async def claim(self, lesson_ids: list[int]) -> list[int]:
+        """This node holds these lessons' Rooms: keep their placement here where it is missing
+        (expired, or lost with Redis), and return those placed on another live node meanwhile
+        (this node's heartbeats stalled and a join placed them again): two Rooms of one lesson
+        must not go on, so this node lets them go."""
+        if not lesson_ids:
+            return []
+        keys = [f"{self.prefix}room:{lesson_id}" for lesson_id in lesson_ids]
+        owners = await self._redis.mget(keys)
+        live = {n.node_id for n in await self.nodes() if alive(n, self._clock(), self.ttl_s)}
+        elsewhere = []
+        for lesson_id, key, owner in zip(lesson_ids, keys, owners, strict=True):
+            name = owner.decode() if owner is not None else None
+            if name == self.node_id:
+                continue
+            if name in live:
+                elsewhere.append(lesson_id)
+            else:  # missing, or on a node that is gone: here, unless someone placed it now
+                await self._redis.eval(_CLAIM, 1, key, self.node_id, name or "",
+                                       ROOM_TTL_S)  # type: ignore[misc]
+        return elsewhere
+
+    async def secret(self) -> str:
+        """The secret the nodes of this Redis share (made by the first to ask), for the
+        requests they make of each other."""
+        key = f"{self.prefix}cluster-secret"
+        await self._redis.set(key, secrets.token_urlsafe(32), nx=True)
+        value = await self._redis.get(key)
+        assert value is not None
+        return value.decode()
+
+    # Cascade: a broadcast's receivers across nodes -----------------------------------------------
+
+    async def receivers(self, lesson_id: int) -> dict[str, int]:
+        """Receivers of the lesson per node, as counted (see `count_receiver`)."""
+        raw = await self._redis.hgetall(f"{self.prefix}room:{lesson_id}:receivers")
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def count_receiver(self, lesson_id: int, node_id: str) -> None:
+        """One more receiver sent to `node_id`, until its next heartbeat says how many it has."""
+        key = f"{self.prefix}room:{lesson_id}:receivers"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, node_id, 1)
+            pipe.expire(key, ROOM_TTL_S)
+            await pipe.execute()
+
+    async def report_receivers(self, counts: dict[int, int]) -> None:
+        """How many receivers each lesson held here has now."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for lesson_id, count in counts.items():
+                key = f"{self.prefix}room:{lesson_id}:receivers"
+                pipe.hset(key, self.node_id, count)
+                pipe.expire(key, ROOM_TTL_S)
+            await pipe.execute()
+
+    async def edge_for(self, lesson_id: int, origin: str, limit: int) -> NodeLoad | None:
+        """A node to serve more of the lesson's receivers besides its origin: one of its edges
+        with room under `limit`, else a new one chosen by load (recorded). None when every
+        live node is full or draining."""
+        edges_key = f"{self.prefix}room:{lesson_id}:edges"
+        counts = await self.receivers(lesson_id)
+        edges = {m.decode() for m in await self._redis.smembers(edges_key)}
+        now = self._clock()
+        nodes = [n for n in await self.nodes() if alive(n, now, self.ttl_s) and not n.draining
+                 and n.node_id != origin]
+        for node in sorted(nodes, key=lambda n: n.node_id):
+            if node.node_id in edges and counts.get(node.node_id, 0) < limit:
+                return node
+        fresh = [n for n in nodes if n.node_id not in edges]
+        chosen = choose_node(fresh, now=now, stale_after_s=self.ttl_s)
+        if chosen is not None:
+            await self._redis.sadd(edges_key, chosen.node_id)
+            await self._redis.expire(edges_key, ROOM_TTL_S)
+        return chosen
+
+    async def unplace(self, lesson_id: int) -> None:
+        """Forget where the lesson's Room is (if it is here): its next join places it again,
+        on another node while this one drains."""
+        await self._redis.eval(_UNLOCK, 1, f"{self.prefix}room:{lesson_id}",  # type: ignore[misc]
+                               self.node_id)
 
     async def _halt(self) -> None:
         if self._task is not None:

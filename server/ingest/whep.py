@@ -17,7 +17,7 @@ instead, one the caller's seat would receive by the lesson-kind rules. See docs/
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -49,7 +49,7 @@ from .common import (
     signal_status,
     unauthorized,
 )
-from .sessions import INGEST, Session, SessionKind
+from .sessions import INGEST, Session, SessionKind, Sessions
 
 log = logging.getLogger("kelian.ingest.whep")
 
@@ -118,14 +118,34 @@ async def play(request: web.Request) -> web.StreamResponse:
     except SignalError as err:
         raise IngestError(*signal_status(err)) from None
 
-    registry = request.app[INGEST]
-    session = Session(SessionKind.whep, str(lesson_id), who.audit_name, room, registry)
-    if admission.role is rules.ParticipantRole.inspector:
-        session.on_end = _inspection_ended(request.app, who, lesson_id)
-    participant = Participant(identity=f"whep:{session.resource_id}",
-                              name=f"{admission.name} (WHEP)", role=admission.role,
-                              classroom=admission.classroom, outbox=session)
-    participant.reception = _reception(room, participant, request.query.get("publication"))
+    on_end = _inspection_ended(request.app, who, lesson_id) \
+        if admission.role is rules.ParticipantRole.inspector else None
+    session, answer = await attach_player(
+        request.app[INGEST], room, who.audit_name, f"{admission.name} (WHEP)", admission.role,
+        admission.classroom, offer, request.query.get("publication"), on_end=on_end)
+    participant = session.participant
+    assert participant is not None
+    wanted = participant.subscribed
+    log.info("lesson %d: %s plays as %s (%d publications)", lesson_id, who.audit_name,
+             participant.participant_id, len(wanted),
+             extra={"lesson_id": lesson_id, "principal": who.audit_name,
+                    "participant": participant.participant_id, "session": session.resource_id})
+    return created(answer, session.location, session.etag,
+                   ice_server_links(request, who.audit_name))
+
+
+async def attach_player(registry: Sessions, room: LiveRoom, principal: str, name: str,
+                        role: rules.ParticipantRole, classroom: str | None, offer: str,
+                        publication: str | None = None, identity: str | None = None,
+                        on_end: Callable[[Session, LeaveReason], Awaitable[None]] | None = None
+                        ) -> tuple[Session, str]:
+    """A player of the Room's main programme (or of one named Publication) behind a WHEP
+    Session: joined, its offer answered; nothing is left behind on failure (IngestError)."""
+    session = Session(SessionKind.whep, str(room.lesson.lesson_id), principal, room, registry,
+                      on_end=on_end)
+    participant = Participant(identity=identity or f"whep:{session.resource_id}", name=name,
+                              role=role, classroom=classroom, outbox=session)
+    participant.reception = _reception(room, participant, publication)
     session.participant = participant
     registry.add(session)
     try:
@@ -147,16 +167,11 @@ async def play(request: web.Request) -> web.StreamResponse:
         raise
     if session.ended:  # the lesson ended meanwhile
         raise IngestError(409, "the session ended while it was being set up")
-    log.info("lesson %d: %s plays as %s (%d publications)", lesson_id, who.audit_name,
-             participant.participant_id, len(wanted),
-             extra={"lesson_id": lesson_id, "principal": who.audit_name,
-                    "participant": participant.participant_id, "session": session.resource_id})
-    return created(answer, session.location, session.etag,
-                   ice_server_links(request, who.audit_name))
+    return session, answer
 
 
 def _inspection_ended(app: web.Application, who: Principal, lesson_id: int
-                      ) -> Callable[[Session, LeaveReason], object]:
+                      ) -> Callable[[Session, LeaveReason], Awaitable[None]]:
     async def record(session: Session, reason: LeaveReason) -> None:
         async with app[SESSIONS]() as db:
             audit.record(db, AuditTag.inspection_ended, who, f"lesson:{lesson_id}",

@@ -214,12 +214,9 @@ class LessonScheduler:
             still = set(rows.scalars())
         for lesson_id in due:
             del self._owed_recording[lesson_id]
-            room = self._live.get(lesson_id)
             # Not when the teacher turned it off in the form, or started recording already.
-            if lesson_id not in still or room is None or room.recorder is None or room.recording:
-                continue
-            await room.set_recording(True)
-            done.recording.append(lesson_id)
+            if lesson_id in still and await self._live.record(lesson_id):
+                done.recording.append(lesson_id)
 
     async def _warn_and_end(self, now: datetime, done: Tick) -> None:
         policy = self.policy
@@ -231,6 +228,8 @@ class LessonScheduler:
         for lesson_id, planned_start, planned_end, actual_start in rows:
             due = deadline(planned_start, planned_end, actual_start)
             room = self._live.get(lesson_id)
+            if room is not None and room.edge:  # the origin's scheduler warns and decides
+                room = None
             if now >= due - policy.warn_before and lesson_id not in self._warned \
                     and room is not None:
                 if self._warn(room, due, now):
@@ -241,6 +240,9 @@ class LessonScheduler:
             if room is not None and teaching(room) and now < due + policy.max_overrun:
                 done.overrunning.append(lesson_id)
                 continue
+            if room is None and now < due + policy.max_overrun \
+                    and await self._live.held_elsewhere(lesson_id):
+                continue  # the scheduler of the node holding it sees whether it is taught
             if await self._end(lesson_id, now):
                 done.ended.append(lesson_id)
 

@@ -66,6 +66,7 @@ _MEDIA_CODES = {
 _CLOSE_CODES = {
     LeaveReason.lesson_ended: CloseCode.lesson_ended,
     LeaveReason.shutdown: CloseCode.going_away,
+    LeaveReason.moved: CloseCode.moved,
 }
 
 
@@ -129,6 +130,7 @@ class LiveRoom:
         self.recorder: RoomRecorder | None = None  # with a RecordingStore: it can record
         self.dropped: dict[str, datetime] = {}  # classroom -> when it last left unplanned
         self.attendance: AttendanceSink | None = None  # told of every join and leave
+        self.edge = False  # a cascade's edge: its programme comes from the lesson's origin node
 
     @classmethod
     async def open(cls, lesson: LessonInfo, service: MediaService,

@@ -36,6 +36,7 @@ class CloseCode(IntEnum):
     internal = 1011
     unauthenticated = 4401  # no valid credentials in time
     slow_client = 4408  # the client did not read its messages fast enough
+    moved = 4307  # the node drains: reconnect now, the lesson goes on on another node
     replaced = 4409  # the same principal joined the lesson on another socket
     lesson_ended = 4410  # the lesson ended; do not reconnect
     flood = 4429  # too many messages
@@ -52,6 +53,7 @@ class LeaveReason(StrEnum):
     lesson_ended = "lesson_ended"
     shutdown = "shutdown"
     revoked = "revoked"  # its token was revoked or its account disabled (closed with 4401)
+    moved = "moved"  # its node drained; it reconnects to the lesson on another node (4307)
 
 
 class NoticeCode(StrEnum):

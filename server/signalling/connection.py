@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import RedisError
 
 from .. import audit
 from ..audit import AuditTag
@@ -24,15 +26,25 @@ from ..auth.principal import ANONYMOUS, Principal
 from ..errors import ErrorCode, KelianError
 from ..http import principal
 from ..ingest.sessions import INGEST
-from ..keys import SESSIONS
+from ..keys import PLACEMENT, SESSIONS
 from ..live.participant import Participant
 from ..live.room import LiveRoom
 from ..live.rules import ParticipantRole
 from .codes import CloseCode, LeaveReason, SignalError, SignalErrorCode
+from .forward import (
+    SECRET_HEADER,
+    SERVE_HEADER,
+    ForwardFailed,
+    Upstream,
+    is_forwarded_auth_reply,
+)
 from .handlers import HANDLERS
 from .limits import LIMITS, Limits
 from .ratelimit import TokenBucket
 from .schema import CLIENT_TYPES, VERSION, ClientMessage, Error, Event, Ok, to_wire
+
+if TYPE_CHECKING:
+    from ..cluster.load import NodeLoad
 
 log = logging.getLogger("kelian.signalling")
 
@@ -59,13 +71,18 @@ class Sockets:
 
     async def close_all(self) -> None:
         connections = list(self.open)
-        for connection in connections:
-            connection.close(CloseCode.going_away, LeaveReason.shutdown)
+        self.close_all_now(CloseCode.going_away, LeaveReason.shutdown)
         patience = max((c.limits.close_timeout_s for c in connections), default=0) + 2
         deadline = asyncio.get_running_loop().time() + patience
         while (self.open or self.closing) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
 
+    def close_all_now(self, code: CloseCode, reason: LeaveReason) -> int:
+        """Close every open socket with `code` (the node drains: 4307). Returns how many."""
+        connections = list(self.open)
+        for connection in connections:
+            connection.close(code, reason)
+        return len(connections)
 
     def revoke(self, audit_name: str) -> int:
         """That principal's credentials no longer hold (a terminal token revoked or reissued, an
@@ -111,8 +128,16 @@ class Connection:
     """One participant's socket; also its Room's `Outbox`."""
 
     def __init__(self, app: web.Application, ws: web.WebSocketResponse, who: Principal,
-                 limits: Limits, peer: str, transport: asyncio.Transport | None = None):
+                 limits: Limits, peer: str, transport: asyncio.Transport | None = None,
+                 credentials: Mapping[str, str] | None = None):
         self.app = app
+        # Forwarded to the node holding the lesson, when that is another node (forward.py).
+        self.credentials = dict(credentials or {})  # Cookie, Origin, Host of a browser
+        self.auth_text: str | None = None  # the client's accepted `auth` message
+        self.current_text = ""  # the message being handled
+        self.upstream: Upstream | None = None
+        self.routed: str | None = None  # "origin" or "edge": another node sent it here as that
+        self._pump: asyncio.Task[None] | None = None
         self.transport = transport
         self.sockets = app[SOCKETS]
         self.ws = ws
@@ -132,14 +157,19 @@ class Connection:
     # Outbox ------------------------------------------------------------------------------------
 
     def send(self, message: Ok | Error | Event) -> None:
+        self._enqueue(to_wire(message))
+
+    def _enqueue(self, text: str) -> bool:
+        """False when the socket is closing, or now closes because the client is too slow."""
         if self._closing is not None:
-            return
+            return False
         if self._queue.qsize() >= self.limits.outbox_size:
             log.warning("%s: %d messages unread; closing a slow client", self.who,
                         self._queue.qsize())
             self._abort(CloseCode.slow_client, LeaveReason.slow_client)
-            return
-        self._queue.put_nowait(to_wire(message))
+            return False
+        self._queue.put_nowait(text)
+        return True
 
     def close(self, code: CloseCode, reason: LeaveReason) -> None:
         """Flush what is queued, then close with `code` (from the Room or the server)."""
@@ -239,6 +269,10 @@ class Connection:
             await asyncio.shield(cleanup)
 
     async def _cleanup(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.close()
+        if self._pump is not None:
+            await asyncio.gather(self._pump, return_exceptions=True)
         try:
             await self._leave(self._leave_reason)
         except Exception:
@@ -259,6 +293,9 @@ class Connection:
                       f"More than {self.limits.rate_per_s:g} messages per second; closing")
             self._leave_reason = LeaveReason.flood
             self._close(CloseCode.flood, "flood")
+            return
+        if self.upstream is not None:  # the node holding the lesson reads it
+            await self.upstream.send(text)
             return
         try:
             raw = json.loads(text)
@@ -291,8 +328,11 @@ class Connection:
         except ValidationError as err:
             self.fail(rid, SignalErrorCode.invalid, f"Invalid {kind}: {_summary(err)}")
             return
+        self.current_text = text
         try:
             self.reply(rid, await HANDLERS[kind](self, message))
+            if kind == "auth":
+                self.auth_text = text
         except SignalError as err:
             self.fail(rid, err.code, err.message)
         except KelianError as err:  # from the services (lesson.end)
@@ -302,6 +342,39 @@ class Connection:
             self.fail(rid, SignalErrorCode.internal, "Internal server error")
         if not self.principal.is_authenticated and self._closing is None:  # a failed auth
             self._close(CloseCode.unauthenticated, "unauthenticated")
+
+    # Forwarding --------------------------------------------------------------------------------
+
+    async def forward(self, node: NodeLoad, edge: bool = False) -> None:
+        """Make this socket a pipe to `node`, which holds the lesson this `join` asks for; it
+        answers the join. If that node cannot be reached, close with 1001: the client comes
+        back, and by then the lesson may be placed on a live node."""
+        placement = self.app[PLACEMENT]
+        headers = dict(self.credentials)
+        try:
+            headers[SECRET_HEADER] = await placement.secret()  # served there, not routed again
+            headers[SERVE_HEADER] = "edge" if edge else "origin"
+            self.upstream = await Upstream.open(
+                placement.http, node.node_id, node.url, headers, self.auth_text,
+                self.current_text, self.limits.max_message_bytes)
+        except (ForwardFailed, RedisError, OSError) as err:
+            log.warning("%s: cannot reach the lesson's node: %s", self.who, err)
+            self._close(CloseCode.going_away, "the lesson's node is unreachable")
+            return
+        log.info("%s: forwarded to node %s", self.who, node.node_id)
+        self._pump = asyncio.create_task(self._from_upstream(self.upstream))
+
+    async def _from_upstream(self, upstream: Upstream) -> None:
+        def deliver(text: str) -> bool:
+            ours, ok = is_forwarded_auth_reply(text)
+            if not ours:
+                return self._enqueue(text)
+            if not ok:  # valid here, refused there: the credentials were revoked meanwhile
+                self._close(CloseCode.unauthenticated, "unauthenticated")
+            return ok
+
+        code = await upstream.pump(deliver)
+        self._close(code, "closed by the lesson's node")
 
     # Leaving -----------------------------------------------------------------------------------
 
@@ -348,8 +421,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes,
                                heartbeat=limits.heartbeat_s, timeout=limits.close_timeout_s)
     await ws.prepare(request)
+    credentials = {name: request.headers[name] for name in ("Cookie", "Origin", "Host")
+                   if who.via_cookie and name in request.headers}
     connection = Connection(request.app, ws, who, limits, request.remote or "?",
-                            request.transport)  # type: ignore[arg-type]
+                            request.transport, credentials)  # type: ignore[arg-type]
+    placement = request.app.get(PLACEMENT)
+    serve = request.headers.get(SERVE_HEADER)
+    if placement is not None and serve in ("origin", "edge") \
+            and await placement.is_node(request.headers.get(SECRET_HEADER)):
+        connection.routed = serve
     request.app[SOCKETS].open.add(connection)  # until it has left its Room and closed
     await connection.run()
     return ws

@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Any
 from .. import audit
 from ..audit import AuditTag
 from ..auth.resolve import from_bearer
-from ..keys import LIVE, SESSIONS, SETTINGS
+from ..cluster.cascade import EDGES
+from ..cluster.routing import NoNode
+from ..keys import LIVE, PLACEMENT, SESSIONS, SETTINGS
 from ..live import actions
 from ..live.admission import admit
 from ..live.attendance import ViewerReport
 from ..live.ice import ice_servers, ice_transport_policy
 from ..live.participant import Participant
 from ..live.room import LiveRoom
-from ..live.rules import Action, ParticipantRole
+from ..live.rules import HUB, Action, ParticipantRole
+from ..models import LessonKind
 from ..services.lessons import mark_ended
 from . import schema as s
 from .codes import CloseCode, LeaveReason, SignalError, SignalErrorCode
@@ -49,16 +52,34 @@ async def auth(conn: Connection, msg: s.Auth) -> s.Ok:
     return OK
 
 
-async def join(conn: Connection, msg: s.Join) -> s.Ok:
+async def join(conn: Connection, msg: s.Join) -> s.Ok | None:
     if conn.participant is not None:
         raise SignalError(SignalErrorCode.already_joined, "This socket is in a lesson already")
     async with conn.app[SESSIONS]() as db:
         admission = await admit(db, conn.principal, msg.lesson_id)
-        if admission.role is ParticipantRole.inspector:  # every inspection is on record
+    placement = conn.app.get(PLACEMENT)
+    edge = conn.routed == "edge"  # another node routed it here (as the origin, or an edge)
+    if placement is not None and conn.routed is None:
+        # A broadcast's receivers may be served by other nodes than the origin (the cascade).
+        cascade = admission.lesson.kind is LessonKind.famous_school and admission.role not in HUB
+        try:
+            route = await placement.route(msg.lesson_id, cascade)
+        except NoNode:  # this node drains and no other can take it yet
+            conn.close(CloseCode.going_away, LeaveReason.moved)
+            return None
+        if route.node is not None:  # another node serves it: it admits and answers
+            await conn.forward(route.node, edge=route.edge)
+            return None
+        edge = route.edge
+    if admission.role is ParticipantRole.inspector:  # every inspection is on record
+        async with conn.app[SESSIONS]() as db:
             audit.record(db, AuditTag.lesson_inspected, conn.principal,
                          f"lesson:{msg.lesson_id}")
             await db.commit()
-    room = await conn.app[LIVE].ensure(admission.lesson)
+    if edge and EDGES in conn.app:
+        room = await conn.app[EDGES].ensure(admission.lesson)
+    else:
+        room = await conn.app[LIVE].ensure(admission.lesson)
     participant = Participant(identity=conn.principal.audit_name, name=admission.name,
                               role=admission.role, classroom=admission.classroom, outbox=conn)
     state = await room.join(participant)

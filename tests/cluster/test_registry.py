@@ -76,32 +76,57 @@ async def test_a_node_that_stops_beating_expires_after_its_ttl(registry: Factory
         await client.aclose()
 
 
+async def _place(reg: NodeRegistry, lesson_id: int) -> str | None:
+    node = await reg.place(lesson_id)
+    return None if node is None else node.node_id
+
+
 async def test_placement_is_sticky_and_moves_when_the_owner_is_gone(registry: Factory) -> None:
     a = registry("a:8080")
     b = registry("b:8080")
     for reg in (a, b):
         await reg.beat()
-    first = await a.place(7)
+    assert await a.where(7) is None
+    first = await _place(a, 7)
     assert first in ("a:8080", "b:8080")
     other = b if first == "a:8080" else a
     owner = a if other is b else b
+    where = await other.where(7)
+    assert where is not None and where.node_id == first and where.url == owner.url
 
     await other.beat()  # the loads change; the Room stays
-    assert [await owner.place(7), await other.place(7)] == [first, first]
+    assert [await _place(owner, 7), await _place(other, 7)] == [first, first]
+    await other.unplace(7)  # only the owner can let go of it
+    assert await _place(other, 7) == first
     await owner.stop()
-    assert await other.place(7) == other.node_id
-    assert await other.place(7) == other.node_id  # and sticks there
+    assert await other.where(7) is None  # placed on a node that is gone
+    assert await _place(other, 7) == other.node_id
+    assert await _place(other, 7) == other.node_id  # and sticks there
+    await other.unplace(7)
+    assert await other.where(7) is None
+
+
+async def test_a_draining_node_gets_no_room_and_lets_its_rooms_go(registry: Factory) -> None:
+    a, b = registry("a:8080"), registry("b:8080")
+    await a.beat()
+    assert await _place(b, 5) == "a:8080"  # b has no heartbeat yet
+    await b.beat()
+    await request_drain(a._redis, "a:8080", prefix=a.prefix)
+    await a.beat()  # it reads the drain and says so in its heartbeat
+    assert a.draining
+    assert await _place(a, 5) == "b:8080"  # sticky no more: its node drains
+    assert await _place(a, 6) == "b:8080"
 
 
 async def test_placement_without_live_nodes(registry: Factory) -> None:
-    assert await registry("a:8080").place(1) is None
+    assert await _place(registry("a:8080"), 1) is None
 
 
 async def test_concurrent_placements_agree(registry: Factory) -> None:
     nodes = [registry(f"n{i}:8080") for i in range(4)]
     for reg in nodes:
         await reg.beat()
-    chosen = await asyncio.gather(*(reg.place(3) for reg in nodes))
+    chosen = await asyncio.gather(*(_place(reg, 3) for reg in nodes))
     assert len(set(chosen)) == 1
 
 
@@ -200,3 +225,18 @@ async def test_a_draining_node_is_not_ready(aiohttp_client, redis_url: str,  # t
     finally:
         await request_drain(redis, registry.node_id, drain=False)
         await redis.aclose()
+
+
+async def test_a_node_keeps_its_rooms_placed_and_learns_which_went_elsewhere(
+        registry: Factory) -> None:
+    a, b = registry("a:8080"), registry("b:8080")
+    for reg in (a, b):
+        await reg.beat()
+    assert await a.claim([]) == []
+    assert await a.claim([1, 2]) == []  # not placed yet (or expired): placed here
+    assert await _place(b, 1) == "a:8080" and await _place(b, 2) == "a:8080"
+    await a._redis.set(f"{a.prefix}room:2", "b:8080")  # placed again while a looked dead
+    assert await a.claim([1, 2]) == [2]
+    await a._redis.set(f"{a.prefix}room:1", "gone:8080")  # on a node with no heartbeat
+    assert await a.claim([1]) == []
+    assert await _place(b, 1) == "a:8080"  # taken back

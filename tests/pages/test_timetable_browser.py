@@ -12,13 +12,11 @@ Screenshots go to test-artifacts/timetable-*.png.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,77 +25,13 @@ from typing import Any
 import pytest
 
 from tests.pages.demo_server import free_port
+from tests.pages.tcp_proxy import Link
 from tests.pages.test_live_browser import LAPTOP, TV, Screen, decodes, eventually
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 CUT_S = 8.0  # how long B's link stays down (80 s of lesson time)
-
-
-class Link:
-    """A TCP proxy to the server that can go down: `cut()` closes every connection through it
-    and refuses new ones until `restore()`, as a dead rural uplink would."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = free_port()
-        self.up = True
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="link", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", self.port))
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.up:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.close()
-            return
-        pair = {writer, up_writer}
-        self._writers |= pair
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= pair
-
-    def cut(self) -> None:
-        def down() -> None:
-            self.up = False
-            for writer in list(self._writers):
-                writer.transport.abort()  # a reset, not a polite close
-        self._loop.call_soon_threadsafe(down)
-
-    def restore(self) -> None:
-        self._loop.call_soon_threadsafe(setattr, self, "up", True)
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @pytest.fixture
@@ -149,7 +83,7 @@ def test_a_timetabled_lesson_runs_by_itself_and_reports_a_dropped_classroom(
     admin.sign_in("admin", "kelian-admin")
     tokens = [_issue_token(admin, i) for i in facts["classrooms"]]
 
-    link = Link(int(server.rsplit(":", 1)[1]))
+    link = Link([int(server.rsplit(":", 1)[1])])
     a = Screen(browser, server, TV, "point-a")
     b = Screen(browser, f"http://127.0.0.1:{link.port}", TV, "point-b")
     teacher = Screen(browser, server, LAPTOP, "teacher")

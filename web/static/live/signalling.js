@@ -18,6 +18,7 @@ export const CLOSE = Object.freeze({
   goingAway: 1001,
   tooLarge: 1009,
   internal: 1011,
+  moved: 4307,
   unauthenticated: 4401,
   slowClient: 4408,
   replaced: 4409,
@@ -36,6 +37,7 @@ const REQUEST_TIMEOUT_MS = 20000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 const STABLE_MS = 20000; // a connection this old resets the back-off
+const MOVED_SPREAD_MS = 500; // after 4307, reconnect within this
 
 export class SignalError extends Error {
   constructor(code, message) {
@@ -163,14 +165,16 @@ export class Signalling extends EventTarget {
     this.emit("closed", { code: event.code, reason: event.reason, final });
     if (!final) {
       if (Date.now() - this.openedAt > STABLE_MS) this.attempt = 0;
-      this.scheduleReconnect();
+      // 4307: the node drains and the lesson goes on elsewhere; come back at once (spread
+      // over a moment, so a whole node's clients do not arrive in the same millisecond).
+      this.scheduleReconnect(event.code === CLOSE.moved ? MOVED_SPREAD_MS : null);
     }
   }
 
-  scheduleReconnect() {
+  scheduleReconnect(spreadMs = null) {
     if (this.stopped) return;
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
-    const delay = base / 2 + Math.random() * (base / 2);
+    const delay = spreadMs != null ? Math.random() * spreadMs : base / 2 + Math.random() * (base / 2);
     this.attempt += 1;
     this.emit("retrying", { delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.open(), delay);

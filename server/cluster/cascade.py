@@ -1,0 +1,180 @@
+"""The cascade: a broadcast with more receivers than one node serves goes on on other nodes.
+
+The node holding the lesson's Room is its origin. When it serves `room_max_receivers`
+receivers, further receivers are routed to an edge node (routing.py). The edge opens a Room of
+its own for the lesson (no recording: the origin records) in which one participant stands for
+the origin: the edge's relay pulls the teacher's camera and microphone from the origin once,
+over WebRTC through the origin's WHEP code (`POST /cluster/lessons/{id}/edge`, authenticated
+with the nodes' shared secret), and forwards them to its own receivers. Keyframe requests and
+NACKs of the edge's receivers go up the link as a player's do.
+
+When the link drops (the origin ended the lesson, drained or died) the edge's Room closes: with
+4410 if the lesson ended, else with 4307, and its receivers are routed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import ClientError, web
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from media.interface import MediaError, SourceLabel
+
+from ..ingest.common import IngestError, bearer, endpoint, offered_media, read_sdp
+from ..ingest.sessions import INGEST
+from ..ingest.whep import attach_player
+from ..keys import LIVE, PLACEMENT, SESSIONS
+from ..live.lessons import LiveLessons
+from ..live.participant import Participant
+from ..live.room import LessonInfo, LiveRoom
+from ..live.rules import ParticipantRole
+from ..models import Lesson, LessonStatus
+from ..signalling import schema as wire
+from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
+from .routing import Placement
+
+log = logging.getLogger("kelian.cluster.cascade")
+
+NODE_HEADER = "X-Kelian-Node"  # the node asking, for the logs and the participant's name
+PULLED = [SourceLabel.camera, SourceLabel.microphone]  # the main programme, as WHEP plays it
+LINK_TIMEOUT_S = 10.0
+
+
+# The origin's side -----------------------------------------------------------------------------
+
+
+@endpoint
+async def serve_edge(request: web.Request) -> web.StreamResponse:
+    """An edge node's receive-only offer: answered as a WHEP player's, with the programme."""
+    placement = request.app.get(PLACEMENT)
+    if placement is None or not await placement.is_node(bearer(request)):
+        raise IngestError(401, "only the nodes of this deployment pull lessons")
+    raw = request.match_info["lesson_id"]
+    room = request.app[LIVE].get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+    if room is None or room.edge:
+        raise IngestError(404, "this node does not hold that lesson")
+    node = request.headers.get(NODE_HEADER, "?")[:200]
+    offer = await read_sdp(request)
+    offered_media(offer, publishing=False)
+    # An inspector's seat: unlisted, it receives what it is given (the programme).
+    session, answer = await attach_player(request.app[INGEST], room, f"node:{node}",
+                                          f"edge {node}", ParticipantRole.inspector, None, offer,
+                                          identity=f"edge:{node}")
+    log.info("lesson %d: edge node %s pulls the programme", room.lesson.lesson_id, node,
+             extra={"lesson_id": room.lesson.lesson_id, "node": node,
+                    "session": session.resource_id})
+    return web.Response(status=201, text=answer, content_type="application/sdp")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/cluster/lessons/{lesson_id}/edge", serve_edge)
+
+
+# The edge's side -------------------------------------------------------------------------------
+
+
+class _OriginLink:
+    """The Outbox of the participant standing for the origin: its link dropping ends the edge's
+    Room (the relay tells it `transport_failed`)."""
+
+    def __init__(self, edges: Edges, lesson_id: int):
+        self.edges = edges
+        self.lesson_id = lesson_id
+
+    def send(self, message: wire.Ok | wire.Error | wire.Event) -> None:
+        if isinstance(message, wire.Notice) and message.code is NoticeCode.transport_failed:
+            self.edges.spawn(self.edges.lost(self.lesson_id))
+
+    def close(self, code: CloseCode, reason: LeaveReason) -> None:
+        pass
+
+
+class Edges:
+    """This node's edge Rooms."""
+
+    def __init__(self, app: web.Application, placement: Placement):
+        self.app = app
+        self.placement = placement
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def live(self) -> LiveLessons:
+        return self.app[LIVE]
+
+    async def ensure(self, lesson: LessonInfo) -> LiveRoom:
+        """The lesson's Room on this node, opened as an edge of its origin if need be."""
+        async with self._lock:
+            room = self.live.get(lesson.lesson_id)
+            if room is not None:
+                return room
+            origin = await self.placement.registry.where(lesson.lesson_id)
+            if origin is None or origin.node_id == self.placement.node_id:
+                return await self.live.ensure(lesson)  # its origin is gone: this node is it
+            room = await self.live.ensure(lesson, edge=True)
+            try:
+                await self._pull(room, origin.url)
+            except BaseException:
+                await self.live.move_away([lesson.lesson_id], let_go=False)
+                raise
+            log.info("lesson %d: edge of node %s", lesson.lesson_id, origin.node_id,
+                     extra={"lesson_id": lesson.lesson_id, "origin": origin.node_id})
+            return room
+
+    async def _pull(self, room: LiveRoom, origin_url: str) -> None:
+        lesson_id = room.lesson.lesson_id
+        async with self.app[SESSIONS]() as db:
+            lesson = await db.scalar(select(Lesson).where(Lesson.id == lesson_id)
+                                     .options(selectinload(Lesson.teacher),
+                                              selectinload(Lesson.host_classroom)))
+            teacher = lesson.teacher.display_name if lesson is not None else "?"
+            classroom = lesson.host_classroom.name if lesson is not None else None
+        origin = Participant(identity=f"origin:{lesson_id}", name=teacher,
+                             role=ParticipantRole.host, classroom=classroom,
+                             outbox=_OriginLink(self, lesson_id), reception=frozenset)
+        await room.join(origin)
+        try:
+            offer = await room.media.pull(origin.participant_id, PULLED)
+            async with self.placement.http.post(
+                    f"{origin_url}/cluster/lessons/{lesson_id}/edge", data=offer,
+                    headers={"Authorization": f"Bearer {await self.placement.secret()}",
+                             "Content-Type": "application/sdp",
+                             NODE_HEADER: self.placement.node_id},
+                    timeout=LINK_TIMEOUT_S) as response:
+                answer = await response.text()
+                if response.status != 201:
+                    raise SignalError(SignalErrorCode.lesson_not_live,
+                                      f"the lesson's origin refused the edge: {answer[:200]}")
+            await room.media.pull_answer(origin.participant_id, answer)
+        except (ClientError, OSError, TimeoutError, MediaError) as exc:
+            raise SignalError(SignalErrorCode.media_failed,
+                              f"the lesson's origin cannot be reached: {exc!r}") from None
+
+    async def lost(self, lesson_id: int) -> None:
+        """The link to the origin dropped: end the edge Room, for good if the lesson ended."""
+        room = self.live.get(lesson_id)
+        if room is None or not room.edge:
+            return
+        async with self.app[SESSIONS]() as db:
+            status = await db.scalar(select(Lesson.status).where(Lesson.id == lesson_id))
+        if status is LessonStatus.live:
+            log.info("lesson %d: the origin's link dropped; receivers go elsewhere", lesson_id)
+            await self.live.move_away([lesson_id], let_go=False)
+        else:
+            await self.live.end(lesson_id, here_only=True)
+
+    def spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+EDGES = web.AppKey("edges", Edges)  # this node's cascade edges; absent without Redis

@@ -1,0 +1,73 @@
+"""What a node does for the others: drain when `kelian node drain` asks it to, carry out the
+commands other nodes send it (commands.py), and keep its Rooms' placement true."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from ..keys import LIVE, REGISTRY
+from ..live.room import LessonInfo, LiveRoom
+from ..live.rules import HUB, ParticipantRole
+from ..models import LessonKind
+from ..signalling.codes import CloseCode, LeaveReason
+from ..signalling.connection import SOCKETS
+from .commands import Command, Op
+
+log = logging.getLogger("kelian.cluster.drain")
+
+
+async def drain_node(app: web.Application) -> None:
+    """Empty this node at once: every lesson's Room closes without ending the lesson, and every
+    signalling socket (its own participants', and those it forwards to other nodes) closes
+    with 4307. The clients reconnect at once; their lessons open on other nodes, as this one
+    says in its heartbeat that it drains. Recordings close here and go on there in a new
+    Recording of the same lesson."""
+    try:
+        await app[REGISTRY].beat()  # others must see the drain before anyone comes back
+    except (RedisError, OSError) as exc:
+        log.warning("drain: heartbeat failed (%s)", exc)
+    rooms = await app[LIVE].move_away()
+    sockets = app[SOCKETS].close_all_now(CloseCode.moved, LeaveReason.moved)
+    log.warning("node drained: %d room(s) and %d socket(s) sent to other nodes", rooms, sockets)
+
+
+async def obey(app: web.Application, command: Command) -> None:
+    live = app[LIVE]
+    if command.op is Op.open:
+        await live.start_here(LessonInfo(command.lesson_id, command.title,
+                                         LessonKind(command.kind), command.record))
+    elif command.op is Op.end:
+        await live.end(command.lesson_id, here_only=True)
+    elif command.op is Op.record:
+        await live.record(command.lesson_id)
+
+
+def receivers(room: LiveRoom) -> int:
+    """Its receiving participants, as the cascade counts them (routing.py)."""
+    return sum(1 for p in room.participants.values()
+               if p.role not in HUB and p.role is not ParticipantRole.inspector)
+
+
+async def keep_placement(app: web.Application, interval_s: float) -> None:
+    """Every interval: the placement of this node's Rooms stays here; a Room placed on another
+    node meanwhile (this node looked dead for a moment) is let go, its participants sent there,
+    so a lesson never runs in two Rooms. And each Room's receivers are counted for the
+    cascade."""
+    while True:
+        await asyncio.sleep(interval_s)
+        live = app[LIVE]
+        rooms = live.rooms()
+        try:
+            lost = await app[REGISTRY].claim([r.lesson.lesson_id for r in rooms if not r.edge])
+            await app[REGISTRY].report_receivers({r.lesson.lesson_id: receivers(r)
+                                                  for r in rooms})
+        except (RedisError, OSError):
+            continue  # the registry says so once
+        if lost:
+            log.warning("lessons %s are placed on other nodes now: their participants go there",
+                        lost)
+            await live.move_away(lost, let_go=False)

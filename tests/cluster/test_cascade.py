@@ -1,0 +1,116 @@
+"""The cascade with two real nodes on loopback (shared PostgreSQL and Redis): a famous-school
+broadcast whose origin serves two receivers (`room_max_receivers`); the next receivers are
+served by the other node, which pulls the teacher's camera and microphone from the origin once
+and forwards them. Every receiver gets the teacher's media; ending the lesson ends it on both
+nodes (4410)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aioice.ice
+import pytest
+from aiohttp import ClientSession
+from redis.asyncio import Redis
+
+from loadtest.kelian import KelianServer, Target
+from loadtest.loopback import use_loopback_only
+from loadtest.seed import end_lesson, seed_crowd
+
+from .nodes import Member, forget_prefix, node_id, placed, redis_for_nodes, start_nodes, stop_nodes
+from .test_nodes import _until
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
+
+LIMIT = 2
+
+
+@pytest.fixture
+def loopback_peers() -> Iterator[None]:
+    original = aioice.ice.get_host_addresses
+    use_loopback_only()
+    yield
+    aioice.ice.get_host_addresses = original  # type: ignore[assignment]
+
+
+@pytest.fixture
+async def two_nodes(db_url: str, redis_url: str, tmp_path: Path
+                    ) -> AsyncIterator[tuple[list[KelianServer], str, str]]:
+    url, prefix = redis_for_nodes(redis_url)
+    settings = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
+                "KELIAN_REDIS_PREFIX": prefix, "KELIAN_ROOM_MAX_RECEIVERS": str(LIMIT),
+                "KELIAN_LIBRARY_DIR": str(tmp_path / "library"), "KELIAN_RTMP_PORT": "0",
+                "KELIAN_NODE_HEARTBEAT_S": "1", "KELIAN_NODE_TTL_S": "4"}
+    servers = await asyncio.to_thread(start_nodes, 2, settings)
+    try:
+        yield servers, url, prefix
+    finally:
+        await asyncio.to_thread(stop_nodes, servers)
+        forget_prefix(url, prefix)
+
+
+async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
+        two_nodes: tuple[list[KelianServer], str, str], loopback_peers: None) -> None:
+    nodes, url, prefix = two_nodes
+    redis = Redis.from_url(url)
+    by_id = {node_id(server): server for server in nodes}
+    lesson = await seed_crowd(Target(nodes[0].target.url, nodes[0].target.admin_password),
+                              participants=2 * LIMIT, kind="famous_school", tag="cascade")
+    origin = await placed(redis, prefix, lesson.lesson_id)
+    assert origin in by_id
+    [edge] = [i for i in by_id if i != origin]
+    urls = {i: [by_id[i].target.url] for i in by_id}
+
+    async with ClientSession() as http:
+        teacher = Member(http, urls[origin], lesson.host.token, lesson.lesson_id,
+                         ["camera", "microphone"], "teacher")
+        # Receivers reach either node; the routing decides who serves them.
+        receivers = [Member(http, urls[origin if i % 2 else edge], seat.token, lesson.lesson_id,
+                            [], f"receiver {i}") for i, seat in enumerate(lesson.terminals)]
+        everyone = [teacher, *receivers]
+        try:
+            teacher.start()
+            await _until(lambda: teacher.joins, 20, "the teacher in")
+            for receiver in receivers:  # one by one: the routing counts them as they come
+                receiver.start()
+                await _until(lambda r=receiver: r.joins, 20, f"{receiver.name} in")
+
+            async def all_receive() -> bool:
+                for r in receivers:
+                    if not await r.receiving(["audio", "video"]):
+                        return False
+                return True
+
+            await _until(all_receive, 40, "every receiver getting the teacher")
+            async def counted() -> dict[str, int]:
+                raw = await redis.hgetall(f"{prefix}room:{lesson.lesson_id}:receivers")
+                return {k.decode(): int(v) for k, v in raw.items()}
+
+            # Counted as they were routed, and as the nodes hold them (their heartbeats).
+            assert await counted() == {origin: LIMIT, edge: LIMIT}, await counted()
+            await asyncio.sleep(2.5)
+            assert await counted() == {origin: LIMIT, edge: LIMIT}, await counted()
+            edges = {m.decode() for m in await redis.smembers(
+                f"{prefix}room:{lesson.lesson_id}:edges")}
+            assert edges == {edge}
+            # The edge pulled the programme from the origin once, for both its receivers.
+            pulls = by_id[origin].log_tail(200_000).count("pulls the programme")
+            assert pulls == 1, by_id[origin].log_tail(5000)
+            assert "as an edge" in by_id[edge].log_tail(200_000)
+
+            # Ending the lesson ends it everywhere: every receiver is told 4410 and stays away.
+            await end_lesson(Target(nodes[0].target.url), lesson.host, lesson.lesson_id)
+            await _until(lambda: all(r.closes and r.closes[-1][1] == 4410 for r in receivers),
+                         20, "every receiver told the lesson ended")
+        except BaseException:
+            for m in everyone:
+                print(f"{m.name}: joins {m.joins} closes {m.closes} errors {m.errors[-3:]}")
+            for server in nodes:
+                print(f"--- {node_id(server)}\n{server.log_tail(6000)}")
+            raise
+        finally:
+            for m in everyone:
+                await m.stop()
+            await redis.aclose()

@@ -1,0 +1,203 @@
+"""Three real `kelian serve` nodes on loopback, sharing PostgreSQL and Redis, and a recorded
+dedicated lesson whose participants connect through different nodes (real aiortc peers that
+reconnect as terminals do):
+
+1. the lesson's Room is on one node; every participant receives the others' media, whichever
+   node its socket reached;
+2. `kelian node drain` on that node: everyone is sent elsewhere (4307) and receives again within
+   a few seconds, the Room and the recording go on on another node;
+3. that node is SIGKILLed: the lesson is placed again on the last node within 10 s and every
+   participant receives again by itself; the recording goes on there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aioice.ice
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from loadtest.kelian import KelianServer, Target
+from loadtest.loopback import use_loopback_only
+from loadtest.seed import SeededLesson, seed_classrooms
+from server.cluster import request_drain
+
+from .nodes import (
+    Member,
+    forget_prefix,
+    node_id,
+    placed,
+    redis_for_nodes,
+    room_counts,
+    start_nodes,
+    stop_nodes,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
+
+
+@pytest.fixture
+def loopback_peers() -> Iterator[None]:
+    """The nodes' relays offer 127.0.0.1 only (loadtest.serve); so do the test's peers."""
+    original = aioice.ice.get_host_addresses
+    use_loopback_only()
+    yield
+    aioice.ice.get_host_addresses = original  # type: ignore[assignment]
+
+
+@pytest.fixture
+def shared_redis(redis_url: str) -> Iterator[tuple[str, str]]:
+    """The Redis URL and a key prefix of this test's own."""
+    url, prefix = redis_for_nodes(redis_url)
+    yield url, prefix
+    forget_prefix(url, prefix)
+
+
+@pytest.fixture
+async def nodes(db_url: str, shared_redis: tuple[str, str], tmp_path: Path) -> AsyncIterator[
+        list[KelianServer]]:
+    url, prefix = shared_redis
+    settings = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
+                "KELIAN_REDIS_PREFIX": prefix,
+                "KELIAN_LIBRARY_DIR": str(tmp_path / "library"), "KELIAN_RTMP_PORT": "0",
+                "KELIAN_NODE_HEARTBEAT_S": "1", "KELIAN_NODE_TTL_S": "4"}
+    servers = await asyncio.to_thread(start_nodes, 3, settings)
+    try:
+        yield servers
+    finally:
+        await asyncio.to_thread(stop_nodes, servers)
+
+
+async def _until(predicate: Callable[[], object], timeout: float, what: str) -> float:
+    """Poll (sync or async) `predicate` every 0.1 s; the monotonic time it first held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+async def _recordings(db_url: str, lesson_id: int) -> list[tuple[str, str]]:
+    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT node, state FROM recording WHERE lesson_id = $1 ORDER BY id", lesson_id)
+    finally:
+        await connection.close()
+    return [(row["node"], row["state"]) for row in rows]
+
+
+async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
+        nodes: list[KelianServer], shared_redis: tuple[str, str], db_url: str,
+        loopback_peers: None) -> None:
+    url, prefix = shared_redis
+    redis = Redis.from_url(url)
+    by_id = {node_id(server): server for server in nodes}
+    lesson: SeededLesson = (await seed_classrooms(Target(nodes[0].target.url,
+                                                         nodes[0].target.admin_password),
+                                                  lessons=1, points=2, tag="nodes",
+                                                  record=True))[0]
+    first_owner = await placed(redis, prefix, lesson.lesson_id)
+    assert first_owner in by_id, "starting the lesson placed its Room on a node"
+    others = [s for i, s in by_id.items() if i != first_owner]
+    entries = [others[0], others[1], by_id[first_owner]]  # each participant its own node
+    pool = [s.target.url for s in nodes]
+
+    async with ClientSession() as http:
+        def member(name: str, token: str, entry: KelianServer, sources: list[str]) -> Member:
+            urls = [entry.target.url] + [u for u in pool if u != entry.target.url]
+            return Member(http, urls, token, lesson.lesson_id, sources, name)
+
+        teacher = member("teacher", lesson.host.token, entries[0], ["camera", "microphone"])
+        points = [member(f"point {i}", seat.token, entries[i + 1], ["camera"])
+                  for i, seat in enumerate(lesson.terminals)]
+        everyone = [teacher, *points]
+        expect = {teacher.name: ["video", "video"],
+                  **{p.name: ["audio", "video"] for p in points}}
+
+        async def all_receive(since: float) -> bool:
+            for m in everyone:
+                if not m.joins or m.joins[-1] < since or not await m.receiving(expect[m.name]):
+                    return False
+            return True
+
+        try:
+            for m in everyone:
+                m.start()
+            # 1. One Room, on the node the lesson was placed on; media flows between all.
+            await _until(lambda: all_receive(0), 40, "everyone receiving")
+            await _until(lambda: _rooms_on(redis, prefix, {n: int(n == first_owner)
+                                                            for n in by_id}),
+                         10, "one Room, on its node, in the heartbeats")
+
+            # 2. Drain that node: everyone is sent elsewhere and receives again in seconds.
+            drained_at = time.monotonic()
+            await request_drain(redis, first_owner, prefix=prefix)
+            await _until(lambda: all(any(c == 4307 and t > drained_at for t, c in m.closes)
+                                     for m in everyone), 10, "everyone told to move (4307)")
+            back = await _until(lambda: all_receive(drained_at), 30, "everyone back")
+            gaps = [back - min(t for t, c in m.closes if t > drained_at) for m in everyone]
+            second_owner = await placed(redis, prefix, lesson.lesson_id)
+            assert second_owner in by_id and second_owner != first_owner
+            await _until(lambda: _rooms_on(redis, prefix, {first_owner: 0, second_owner: 1}), 10,
+                         "the drained node empty")
+            assert max(gaps) < 8.0, f"reconnecting after the drain took {gaps} s"
+
+            # 3. Kill the node holding it now: the last node takes the lesson over.
+            killed_at = time.monotonic()
+            await asyncio.to_thread(by_id[second_owner].kill)
+            replaced = await _until(lambda: _placed_on_live(redis, prefix, lesson.lesson_id,
+                                                            {first_owner, second_owner}),
+                                    10, "the lesson placed on a live node")
+            back = await _until(lambda: all_receive(killed_at), 40, "everyone back after kill")
+            third_owner = await placed(redis, prefix, lesson.lesson_id)
+            assert third_owner not in (first_owner, second_owner)
+            print(f"drain: back after {[round(g, 1) for g in gaps]} s; kill: placed again "
+                  f"after {replaced - killed_at:.1f} s, everyone back after "
+                  f"{back - killed_at:.1f} s")
+
+            # The recording went on, in a new Recording of the same lesson on each node.
+            recordings = await _recordings(db_url, lesson.lesson_id)
+            recorded_on = [node for node, _ in recordings]
+            assert {first_owner, second_owner, third_owner} <= set(recorded_on), recordings
+            # The drained node closed its Recording properly; the killed one left its open
+            # (its node finds it when it restarts); the last node's is running.
+            states = dict(recordings)
+            assert states[first_owner] == "stopped" and states[third_owner] == "recording", \
+                recordings
+        except BaseException:
+            for m in everyone:
+                kinds = m.media.active_kinds() if m.media else None
+                packets = await m.media.packets() if m.media else None
+                print(f"{m.name}: joins {m.joins} closes {m.closes} kinds {kinds} "
+                      f"packets {packets} errors {m.errors[-3:]} task {m._task}")
+            for server in nodes:
+                print(f"--- {node_id(server)}\n{server.log_tail(4000)}")
+            raise
+        finally:
+            for m in everyone:
+                await m.stop()
+            await redis.aclose()
+
+
+async def _rooms_on(redis: Redis, prefix: str, expected: dict[str, int]) -> bool:
+    counts = await room_counts(redis, prefix)
+    return all(counts.get(node) == rooms for node, rooms in expected.items())
+
+
+async def _placed_on_live(redis: Redis, prefix: str, lesson_id: int, gone: set[str]) -> bool:
+    owner = await placed(redis, prefix, lesson_id)
+    return owner is not None and owner not in gone
