@@ -154,6 +154,9 @@ class PublisherTransport:
         if ssrc is None:
             log.warning("%s: m-line %s signals no SSRC; it cannot be forwarded yet",
                         self.participant_id, receiver.mid)
+        self.announce(producer)
+
+    def announce(self, producer: Producer) -> None:
         self.room.producer_added(producer)
 
     def _label(self, receiver: ForwardingReceiver) -> SourceLabel:
@@ -187,7 +190,39 @@ class PublisherTransport:
 class PullTransport(PublisherTransport):
     """A send Transport the relay asks for itself: it offers receive-only m-lines to another
     relay (an origin node's WHEP endpoint, for a cascaded lesson), and what arrives on them
-    becomes Producers, as a publisher's m-lines do."""
+    becomes Producers, as a publisher's m-lines do. A Producer is announced at its first packet:
+    an m-line the other side keeps silent (no courseware shown) is no Publication here."""
+
+    def __init__(self, room: RelayRoom, participant_id: str):
+        super().__init__(room, participant_id)
+        self._unheard: set[Producer] = set()
+
+    def announce(self, producer: Producer) -> None:
+        self._unheard.add(producer)
+
+    async def handle_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+        if self._unheard:
+            self._hear(data)
+        await super().handle_rtp(data, arrival_time_ms)
+
+    def _hear(self, data: bytes) -> None:
+        try:
+            ssrc = read_header(data).ssrc
+        except RtpError:
+            return
+        for producer in list(self._unheard):
+            if producer.ssrc == ssrc:
+                self._unheard.discard(producer)
+                self.room.producer_added(producer)
+
+    def receiver_stopped(self, receiver: ForwardingReceiver) -> None:
+        producer = self.producers.get(receiver)
+        if producer is not None and producer in self._unheard:  # never announced
+            self._unheard.discard(producer)
+            del self.producers[receiver]
+            producer.close()
+            return
+        super().receiver_stopped(receiver)
 
     async def offer(self, sources: Sequence[SourceLabel]) -> str:
         """One receive-only m-line per source (microphone: audio; others: video)."""

@@ -3,9 +3,10 @@
 The node holding the lesson's Room is its origin. When it serves `room_max_receivers`
 receivers, further receivers are routed to an edge node (routing.py). The edge opens a Room of
 its own for the lesson (no recording: the origin records) in which one participant stands for
-the origin: the edge's relay pulls the teacher's camera and microphone from the origin once,
-over WebRTC through the origin's WHEP code (`POST /cluster/lessons/{id}/edge`, authenticated
-with the nodes' shared secret), and forwards them to its own receivers. Keyframe requests and
+the origin: the edge's relay pulls the main programme (the teacher's camera, courseware once
+shown, and microphone) from the origin once, over WebRTC through the origin's WHEP code
+(`POST /cluster/lessons/{id}/edge`, authenticated with the nodes' shared secret), and forwards
+it to its own receivers. Keyframe requests and
 NACKs of the edge's receivers go up the link as a player's do.
 
 When the link drops (the origin ended the lesson, drained or died) the edge's Room closes: with
@@ -39,7 +40,8 @@ from .routing import Placement
 log = logging.getLogger("kelian.cluster.cascade")
 
 NODE_HEADER = "X-Kelian-Node"  # the node asking, for the logs and the participant's name
-PULLED = [SourceLabel.camera, SourceLabel.microphone]  # the main programme, as WHEP plays it
+# The main programme, as WHEP plays it: camera, courseware (only once shown), microphone.
+PULLED = [SourceLabel.camera, SourceLabel.screen, SourceLabel.microphone]
 LINK_TIMEOUT_S = 10.0
 
 

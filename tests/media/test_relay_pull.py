@@ -1,7 +1,8 @@
 """A relay pulling another relay's Publications (a cascaded lesson's edge node and its origin):
 the edge offers receive-only m-lines, the origin answers them as it answers a WHEP player, and
 what arrives becomes the edge's own Publications, forwarded to its subscribers as they are.
-Keyframe requests cross the link: a subscriber that joins the edge late still gets a picture."""
+Keyframe requests cross the link: a subscriber that joins the edge late still gets a picture.
+Courseware shown later reaches the edge on the link's own m-line, with no renegotiation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import defaultdict
 
 import pytest
 from aiortc import RTCSessionDescription
+from aiortc.mediastreams import VideoStreamTrack
 
 from media.interface import MediaError, MediaEvent, PublicationAdded, SourceLabel, TrackKind
 from media.relay.room import RelayService
@@ -28,13 +30,15 @@ async def test_an_edge_relay_pulls_the_origins_publications_and_forwards_them() 
     clients = []
     try:
         clients.append(await _publish(origin, origin_events, "teacher"))
-        offer = await edge.pull("origin-link", [SourceLabel.camera, SourceLabel.microphone])
-        assert offer.count("a=recvonly") == 2
+        offer = await edge.pull("origin-link", [SourceLabel.camera, SourceLabel.screen,
+                                                SourceLabel.microphone])
+        assert offer.count("a=recvonly") == 3
         with pytest.raises(MediaError):
             await edge.pull("origin-link", [SourceLabel.camera])  # one pull per participant
         ids = [p.publication_id for p in _of(origin, "teacher")]
         answer = await origin.subscribe_answer("edge-link", offer, ids)
         await edge.pull_answer("origin-link", answer)
+        # The courseware m-line stays silent (nothing shown): no Publication for it here.
         await eventually(lambda: len(_of(edge, "origin-link")) == 2, timeout=10)
         pulled = {p.kind: p for p in _of(edge, "origin-link")}
         assert pulled[TrackKind.video].source is SourceLabel.camera
@@ -78,6 +82,23 @@ async def test_an_edge_relay_pulls_the_origins_publications_and_forwards_them() 
             assert stats.decoders_started == 0 and stats.encoders_started == 0
         with pytest.raises(MediaError):
             await edge.pull_answer("nobody", answer)
+
+        # The teacher shows courseware: the origin puts it on the link's second video m-line
+        # and the edge announces it at its first packet.
+        screen = _peer()
+        clients.append(screen)
+        screen.addTrack(VideoStreamTrack())
+        await screen.setLocalDescription(await screen.createOffer())
+        screen_answer = await origin.publish("teacher-screen", screen.localDescription.sdp,
+                                             {"0": SourceLabel.screen})
+        await screen.setRemoteDescription(RTCSessionDescription(sdp=screen_answer,
+                                                                type="answer"))
+        await eventually(lambda: len(_of(origin, "teacher-screen")) == 1, timeout=10)
+        shown = _of(origin, "teacher-screen")[0].publication_id
+        assert await origin.subscribe("edge-link", [*ids, shown]) is None  # no renegotiation
+        await eventually(lambda: len(_of(edge, "origin-link")) == 3, timeout=10)
+        assert {p.source for p in _of(edge, "origin-link")} == {
+            SourceLabel.camera, SourceLabel.screen, SourceLabel.microphone}
     finally:
         for pc in clients:
             await pc.close()
