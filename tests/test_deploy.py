@@ -92,7 +92,7 @@ def test_the_kubernetes_settings_load() -> None:
         assert settings.turn_urls and settings.log_format == "json"
 
 
-def test_the_kelian_node_probes_drains_and_stays_single() -> None:
+def test_the_kelian_nodes_probe_drain_scale_and_spread() -> None:
     deployment = _deployment("kelian")
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
@@ -102,17 +102,29 @@ def test_the_kelian_node_probes_drains_and_stays_single() -> None:
     assert pod["terminationGracePeriodSeconds"] >= 30
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["hostNetwork"] is True  # the relay's host candidates and UDP ports
-    # Rooms live on one node until placement across nodes exists.
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    # Several nodes, one per Kubernetes node (host ports), replaced one at a time.
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                               "maxUnavailable": 1}
+    [spread] = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    host = next(e for e in container["env"] if e["name"] == "KELIAN_HOST")
+    assert host["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"  # others reach it there
+    objects = _k8s_objects()
+    hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler"
+               and o["spec"]["scaleTargetRef"]["name"] == "kelian")
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["metrics"][0]["resource"]["name"] \
+        == "cpu"
+    [budget] = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert budget["spec"]["maxUnavailable"] == 1
     assert pod["initContainers"][0]["args"] == ["db", "upgrade"]
     assert container["args"] == ["serve"]
 
 
 def test_workers_scale_on_cpu_and_turn_has_udp_and_tls_on_443() -> None:
     objects = _k8s_objects()
-    hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "kelian-worker"
+    hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler"
+               and o["spec"]["scaleTargetRef"]["name"] == "kelian-worker")
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     assert _deployment("kelian-worker")["spec"]["template"]["spec"]["containers"][0]["args"] \
         == ["worker"]
