@@ -131,6 +131,9 @@ class SourceSeat:
             room = await live.ensure(info)
         except SignalError as err:
             raise IngestError(*signal_status(err)) from None
+        if room.edge:  # its receivers' copy of a broadcast held by another node
+            raise IngestError(409, "this node serves the lesson only as a cascade edge; "
+                                   "publish to the node holding it")
         return cls(source, offer, info, role, labels, room)
 
     def participant(self, outbox: Outbox) -> Participant:

@@ -158,7 +158,7 @@ class EncoderFeed:
         self.republish.clear()
         # Cheap checks first: an encoder pushing all day must not make a connection to the relay
         # every few seconds while its classroom has no lesson here.
-        open_here = [room.lesson.lesson_id for room in self.live.rooms()]
+        open_here = [room.lesson.lesson_id for room in self.live.held()]
         if not open_here:
             raise IngestError(409, "no lesson is live on this node")
         async with self.db() as db:

@@ -293,7 +293,7 @@ class RtspSupervisor:
                 puller.start()
 
     async def _wanted(self) -> dict[int, tuple[SourceInfo, Source, int]]:
-        live = {room.lesson.lesson_id for room in self.live.rooms()}
+        live = {room.lesson.lesson_id for room in self.live.held()}
         if not live:
             return {}
         classrooms = select(Lesson.host_classroom_id).where(Lesson.id.in_(live)).union(

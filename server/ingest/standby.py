@@ -147,7 +147,7 @@ class Standby:
     async def _place_all(self) -> None:
         async with self._placing:
             # The Rooms decide, not the lessons' status: a lesson starting may not be committed.
-            open_here = [room.lesson.lesson_id for room in self.live.rooms()]
+            open_here = [room.lesson.lesson_id for room in self.live.held()]
             if not open_here:
                 return
             for encoder in list(self._waiting.values()):

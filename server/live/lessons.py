@@ -152,6 +152,11 @@ class LiveLessons:
     def rooms(self) -> list[LiveRoom]:
         return [room for room in self._rooms.values() if not room.closed]
 
+    def held(self) -> list[LiveRoom]:
+        """The Rooms of the lessons this node holds (not a cascade's edges): where classroom
+        cameras and encoders publish."""
+        return [room for room in self.rooms() if not room.edge]
+
     async def close(self) -> None:
         """Node shutdown: close every Room (sockets get GOING_AWAY), then the media plane."""
         rooms, self._rooms = list(self._rooms.values()), {}

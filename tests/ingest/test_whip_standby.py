@@ -183,3 +183,26 @@ async def test_a_waiting_encoder_the_rules_refuse_keeps_waiting(
         assert not standby.waiting(identity)
     finally:
         await pc.close()
+
+
+@SQLITE_ONLY
+async def test_an_encoder_never_publishes_into_a_cascade_edge(
+        live_app: TestClient, start: Starter, make_source: SourceMaker) -> None:
+    """A node that serves a broadcast only as a cascade's edge (its receivers' copy) is no
+    place for the hub's camera: the encoder waits for a lesson held here instead."""
+    standby = live_app.app[STANDBY]
+    live = live_app.app[LIVE]
+    lesson_id = await start("famous")
+    lesson = _room(live_app, lesson_id).lesson
+    await live.move_away([lesson_id], let_go=False)
+    edge = await live.ensure(lesson, edge=True)
+    assert live.held() == [] and live.rooms() == [edge]
+    encoder = await make_source("hub")
+    pc = await whip_offer(audio=False)
+    try:
+        status, _, text = await post_sdp(live_app, f"/whip/{encoder.key}", pc, encoder.key)
+        assert status == 201, text
+        await asyncio.sleep(1.0)  # time for a placement it must not make
+        assert standby.waiting(f"source:{encoder.source_id}") and edge.participants == {}
+    finally:
+        await pc.close()
