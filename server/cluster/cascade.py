@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import ClientError, web
+from aiohttp import ClientError, ClientTimeout, web
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -145,7 +145,7 @@ class Edges:
                     headers={"Authorization": f"Bearer {await self.placement.secret()}",
                              "Content-Type": "application/sdp",
                              NODE_HEADER: self.placement.node_id},
-                    timeout=LINK_TIMEOUT_S) as response:
+                    timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
                 answer = await response.text()
                 if response.status != 201:
                     raise SignalError(SignalErrorCode.lesson_not_live,

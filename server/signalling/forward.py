@@ -10,6 +10,7 @@ not after 4410.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -58,9 +59,9 @@ class Upstream:
                    max_message_bytes: int) -> Upstream:
         """Connect, authenticate as the client did and send its `join`. ForwardFailed."""
         try:
-            ws = await http.ws_connect(socket_url(node_url), headers=dict(headers),
-                                       timeout=CONNECT_TIMEOUT_S, autoping=True,
-                                       max_msg_size=max_message_bytes)
+            ws = await asyncio.wait_for(http.ws_connect(
+                socket_url(node_url), headers=dict(headers), autoping=True,
+                max_msg_size=max_message_bytes), CONNECT_TIMEOUT_S)
         except (ClientError, OSError, TimeoutError) as exc:
             raise ForwardFailed(f"node {node_id} at {node_url}: {exc!r}") from None
         try:
