@@ -15,7 +15,7 @@ import bisect
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .clip import CLIP_SECONDS, default_cache_dir, load_clip
@@ -161,36 +161,62 @@ def _loss(seqs: list[int]) -> tuple[int, int]:
     return (len(unique), max(unique) - min(unique) + 1) if unique else (0, 0)
 
 
-def _summarise(options: ClassroomsOptions, results: list[PartiesResult], t0: float, t1: float,
-               count: int) -> ClassroomsFigures:
-    parties: list[PartyFigures] = [p for r in results for p in r.parties]
-    errors = [e for r in results for e in r.errors]
+@dataclass
+class Received:
+    """What the parties received in the window, over all their streams."""
+
+    losses: list[float] = field(default_factory=list)  # % per stream
+    delays: list[float] = field(default_factory=list)  # ms, video packets matched by payload
+    keyframes: list[float] = field(default_factory=list)  # ms to each video's 1st keyframe
+    unmatched: int = 0
+    forwarded: int = 0  # packets
+    streams: int = 0  # with packets
+    without_keyframe: int = 0
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def matched_pct(self) -> float | None:
+        total = len(self.delays) + self.unmatched
+        return round(100 * len(self.delays) / total, 1) if total else None
+
+
+def received(parties: list[PartyFigures]) -> Received:
+    """Loss per stream (sequence numbers), publisher→receiver delay of video packets (matched
+    by the publisher and the payload's CRC-32) and time to each video's first keyframe."""
     by_id = {p.participant_id: p for p in parties if p.participant_id}
-    losses, delays, keyframes = [], [], []
-    unmatched = forwarded = received_streams = without_keyframe = 0
+    out = Received()
     for party in parties:
-        errors += [f"{party.name}: notice {n}" for n in party.notices]
+        out.notices += [f"{party.name}: notice {n}" for n in party.notices]
         for stream in party.streams:
             publisher = by_id.get(stream.publisher)
             if stream.times:
-                received_streams += 1
+                out.streams += 1
                 got, expected = _loss(list(stream.seqs))
-                forwarded += got
-                losses.append(100 * (1 - got / expected) if expected else 0.0)
+                out.forwarded += got
+                out.losses.append(100 * (1 - got / expected) if expected else 0.0)
             if stream.kind != "video" or publisher is None:
                 continue
             start = max(party.join_started, publisher.publish_started or party.join_started)
             if stream.keyframe_at is None:
-                without_keyframe += 1
+                out.without_keyframe += 1
             else:
-                keyframes.append((stream.keyframe_at - start) * 1000)
+                out.keyframes.append((stream.keyframe_at - start) * 1000)
             for t, crc in zip(stream.times, stream.crcs, strict=True):
                 sends = publisher.stamps.get(crc)
                 at = bisect.bisect_right(sends, t) if sends else 0
                 if at == 0:
-                    unmatched += 1
+                    out.unmatched += 1
                 else:
-                    delays.append((t - sends[at - 1]) * 1000)  # type: ignore[index]
+                    out.delays.append((t - sends[at - 1]) * 1000)  # type: ignore[index]
+    return out
+
+
+def _summarise(options: ClassroomsOptions, results: list[PartiesResult], t0: float, t1: float,
+               count: int) -> ClassroomsFigures:
+    parties: list[PartyFigures] = [p for r in results for p in r.parties]
+    got = received(parties)
+    errors = [e for r in results for e in r.errors] + got.notices
+    losses, delays, keyframes = got.losses, got.delays, got.keyframes
     lessons = options.lessons
     expected_streams = lessons * (POINTS + 2 * POINTS)  # hub: each camera; points: cam + mic
     joins = [p.join_ms for p in parties if p.join_ms is not None]
@@ -198,17 +224,16 @@ def _summarise(options: ClassroomsOptions, results: list[PartiesResult], t0: flo
     return ClassroomsFigures(
         scenario="classrooms", target="kelian", lessons=lessons, record=options.record,
         parties=len(parties),
-        workers=count, streams_expected=expected_streams, streams_received=received_streams,
-        packets_forwarded=forwarded, packets_published=sum(p.packets_sent for p in parties),
+        workers=count, streams_expected=expected_streams, streams_received=got.streams,
+        packets_forwarded=got.forwarded, packets_published=sum(p.packets_sent for p in parties),
         cpu_us_per_packet=None, server_cpu_cores=None, cpu_ms_per_lesson_s=None,
         loss_pct=round(sum(losses) / len(losses), 3) if losses else None,
         loss_pct_max=round(max(losses), 3) if losses else None,
         delay_p50_ms=ms(delays, 50, 2), delay_p99_ms=ms(delays, 99, 2),
-        delay_matched_pct=(round(100 * len(delays) / (len(delays) + unmatched), 1)
-                           if delays or unmatched else None),
+        delay_matched_pct=got.matched_pct,
         join_p50_ms=ms(joins, 50), join_p99_ms=ms(joins, 99),
         keyframe_p50_ms=ms(keyframes, 50, 0), keyframe_p99_ms=ms(keyframes, 99, 0),
-        videos_without_keyframe=without_keyframe,
+        videos_without_keyframe=got.without_keyframe,
         server_udp_drops=None, generator_udp_drops=0,
         keyframe_requests_at_publishers=len(requests),
         keyframe_requests_in_window=sum(1 for t in requests if t0 <= t < t1),

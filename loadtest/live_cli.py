@@ -2,6 +2,7 @@
 
     python -m loadtest signalling --out DIR [--participants 100,500,2000] [--text-rate 5] …
     python -m loadtest classrooms --out DIR [--lessons 1,3,5] [--duration 15] …
+    python -m loadtest broadcast --out DIR [--receivers 40,80] [--nodes 1,2] --postgres URL --redis URL
 
 Each size runs against a fresh `kelian serve` (or the server at `--url`), one after another;
 DIR/report.json and DIR/report.md are rewritten after every run.
@@ -19,7 +20,7 @@ from typing import Any
 from .clip import CLIP_SECONDS, default_cache_dir
 from .tables import Columns, write_report
 
-LIVE_SCENARIOS = ("signalling", "classrooms")
+LIVE_SCENARIOS = ("signalling", "classrooms", "broadcast")
 
 SIGNALLING_COLUMNS: Columns = [
     ("participants", "N"), ("kind", "kind"), ("joined", "joined"),
@@ -86,6 +87,32 @@ CLASSROOMS_EXPLAIN = [
 ]
 
 
+BROADCAST_COLUMNS: Columns = [
+    ("receivers", "N"), ("nodes", "nodes"), ("receivers_by_node", "receivers by node"),
+    ("node_cpu_cores", "node cores"), ("receivers_per_busiest_core", "receivers per core"),
+    ("cpu_us_per_packet", "CPU µs/pkt"), ("loss_pct", "loss %"),
+    ("delay_p50_ms", "delay p50 ms"), ("delay_p99_ms", "delay p99 ms"),
+    ("keyframe_p99_ms", "1st keyframe p99 ms"), ("generator_cpu_cores", "generator cores"),
+    ("loadavg", "loadavg 1/5/15"),
+]
+BROADCAST_EXPLAIN = [
+    "- One famous_school lesson: the teacher publishes the pre-encoded clip (720p30 VP8 "
+    "~1.5 Mbit/s + Opus), N receiving classrooms receive its camera and microphone and send "
+    "nothing. With several nodes (one `kelian serve` each, sharing PostgreSQL and Redis) each "
+    "node serves up to ceil(N / nodes) receivers (`room_max_receivers`); the others pull the "
+    "teacher's media from the lesson's origin once (the cascade). Receivers reach the nodes in "
+    "turn; the routing decides who serves them (receivers by node, as the nodes counted them).",
+    "- node cores: each node's CPU over the window (from /proc). receivers per core: N ÷ the "
+    "busiest node's cores, i.e. how many receivers one node's core carries at this split — "
+    "what several nodes multiply when the load generator does not hold the other cores. CPU "
+    "µs/pkt: all nodes' CPU ÷ packets the receivers got.",
+    "- loss, delay and 1st keyframe as in `classrooms` (delay matched by payload CRC-32; "
+    "receivers take RTP at the DTLS transport: no jitter buffer, decoder or NACK). generator "
+    "cores: the party workers' CPU (the receivers cost about as much as the relay per packet, "
+    "so on a 2-core machine they, not the nodes, set the ceiling).",
+]
+
+
 def _counts(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -125,7 +152,27 @@ def _parser() -> argparse.ArgumentParser:
     classrooms.add_argument("--warmup", type=float, default=4.0)
     classrooms.add_argument("--cache", type=Path, default=default_cache_dir())
     classrooms.add_argument("--clip-seconds", type=int, default=CLIP_SECONDS)
+    broadcast = sub.add_parser("broadcast", parents=[common],
+                               help="one famous_school lesson to N receivers, on 1 or more nodes")
+    broadcast.add_argument("--receivers", type=_counts, default=[40, 80])
+    broadcast.add_argument("--nodes", type=_counts, default=[1, 2])
+    broadcast.add_argument("--postgres", help="PostgreSQL maintenance URL for several nodes "
+                                              "(postgresql://postgres@127.0.0.1:5432/postgres)")
+    broadcast.add_argument("--redis", help="Redis URL for several nodes (redis://127.0.0.1:6379/0)")
+    broadcast.add_argument("--warmup", type=float, default=4.0)
+    broadcast.add_argument("--cache", type=Path, default=default_cache_dir())
+    broadcast.add_argument("--clip-seconds", type=int, default=CLIP_SECONDS)
     return parser
+
+
+def _broadcast_runs(args: argparse.Namespace) -> list[tuple[str, Callable[[], Any]]]:
+    from .broadcast import BroadcastOptions, run_broadcast
+
+    return [(f"{n} receivers on {k} node(s)", lambda n=n, k=k: run_broadcast(BroadcastOptions(
+        receivers=n, nodes=k, duration_s=args.duration, warmup_s=args.warmup,
+        cache_dir=args.cache, clip_seconds=args.clip_seconds, workers=args.workers,
+        postgres=args.postgres, redis=args.redis)))
+        for n in args.receivers for k in args.nodes]
 
 
 def _signalling_runs(args: argparse.Namespace) -> list[tuple[str, Callable[[], Any]]]:
@@ -156,6 +203,11 @@ def live_main(argv: list[str]) -> int:
     command = "python -m loadtest " + " ".join(shlex.quote(a) for a in argv)
     if args.scenario == "signalling":
         runs, columns, explain = _signalling_runs(args), SIGNALLING_COLUMNS, SIGNALLING_EXPLAIN
+    elif args.scenario == "broadcast":
+        if args.url:
+            print("broadcast starts its own nodes (no --url)", file=sys.stderr)
+            return 2
+        runs, columns, explain = _broadcast_runs(args), BROADCAST_COLUMNS, BROADCAST_EXPLAIN
     else:
         runs, columns, explain = _classrooms_runs(args), CLASSROOMS_COLUMNS, CLASSROOMS_EXPLAIN
     done: list[dict[str, object]] = []

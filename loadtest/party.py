@@ -36,6 +36,7 @@ class PartySpec:
     hub: bool
     expects_video: int  # streams the rules send it: the hub gets every point's camera,
     expects_audio: int  # a point the hub teacher's camera and microphone
+    publishes: bool = True  # a broadcast's receiving classroom sends nothing
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Party:
         self.join_ms = (time.monotonic() - self.join_started) * 1000
         self.participant_id = reply["room"]["you"]["participant_id"]
         self._answering = asyncio.create_task(self._answer_offers())
+        if not self.spec.publishes:
+            return
         sdp, sources = await self.sender.offer()
         self.publish_started = time.monotonic()
         reply = await self.signal.request("publish", sdp=sdp, sources=sources)

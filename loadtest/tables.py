@@ -30,7 +30,8 @@ def write_report(out: Path, runs: Sequence[Mapping[str, object]], columns: Colum
         indent=2, ensure_ascii=False) + "\n")
     parts = ["# Kelian load test", "", f"Commit `{revision}`; command: `{command}`", "",
              table(runs, columns), ""]
-    errors = [f"- {run.get('scenario')} N={run.get('participants', run.get('lessons'))}: "
+    errors = [f"- {run.get('scenario')} "
+              f"N={run.get('participants', run.get('lessons', run.get('receivers')))}: "
               f"{error}" for run in runs for error in run.get("errors", []) or []]  # type: ignore[union-attr]
     if errors:
         parts += ["## Errors (first 20 per run)", "", *errors, ""]

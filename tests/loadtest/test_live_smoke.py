@@ -1,5 +1,5 @@
-"""The `signalling` and `classrooms` load tests end to end, tiny: each starts a real
-`kelian serve`, makes its lessons through the API and drives them over /ws.
+"""The `signalling`, `classrooms` and `broadcast` load tests end to end, tiny: each starts real
+`kelian serve` nodes, makes its lessons through the API and drives them over /ws.
 
 They check that the tools work and measure something real (joins, texts, packets), not how
 fast the server is (that is what their reports are for).
@@ -13,13 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy.engine import make_url
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+def _run(tmp_path: Path, *args: str, timeout: float = 150) -> tuple[dict[str, Any], str]:
     out = tmp_path / "report"
     command = [sys.executable, "-m", "loadtest", *args, "--out", str(out)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=150)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["commit"]
@@ -54,3 +57,19 @@ def test_classrooms_with_one_lesson(tmp_path: Path) -> None:
     assert run["join_p99_ms"] is not None and run["videos_without_keyframe"] == 0
     assert run["keyframe_p50_ms"] is not None
     assert "| 1 | 4 | 9 |" in markdown
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_broadcast_on_two_nodes_cascades(tmp_path: Path, db_url: str, redis_url: str) -> None:
+    """(db_url only checks PostgreSQL answers; the run makes a database of its own there.)"""
+    postgres = make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
+    run, markdown = _run(tmp_path, "broadcast", "--receivers", "4", "--nodes", "2",
+                         "--duration", "3", "--warmup", "1", "--clip-seconds", "2",
+                         "--postgres", postgres, "--redis", redis_url, timeout=200)
+    assert (run["scenario"], run["nodes"], run["receivers"]) == ("broadcast", 2, 4)
+    assert run["errors"] == []
+    assert sorted(run["receivers_by_node"]) == [2, 2]  # two on the origin, two on the edge
+    assert run["streams_received"] == run["streams_expected"] == 8
+    assert run["packets_forwarded"] > 500 and all(c > 0 for c in run["node_cpu_cores"])
+    assert run["loss_pct"] < 5 and run["delay_matched_pct"] > 90  # forwarded unchanged
+    assert "| 4 | 2 |" in markdown
