@@ -33,6 +33,12 @@ ROOM_TTL_S = 12 * 3600  # forgets the placement of a lesson nobody asks about fo
 _CLAIM = """local now = redis.call('get', KEYS[1]) or ''
 if now == ARGV[2] then return redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
 return 0"""
+# Counts one more receiver on node ARGV[1] unless it has ARGV[2] already (-1: no limit).
+_TAKE_SLOT = """local n = tonumber(redis.call('hget', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) >= 0 and n >= tonumber(ARGV[2]) then return 0 end
+redis.call('hincrby', KEYS[1], ARGV[1], 1)
+redis.call('expire', KEYS[1], ARGV[3])
+return 1"""
 # Deletes the lock only if it is still ours: it may have expired and been taken since.
 _UNLOCK = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end"""
@@ -240,13 +246,15 @@ class NodeRegistry:
         raw = await self._redis.hgetall(f"{self.prefix}room:{lesson_id}:receivers")
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    async def count_receiver(self, lesson_id: int, node_id: str) -> None:
-        """One more receiver sent to `node_id`, until its next heartbeat says how many it has."""
+    async def count_receiver(self, lesson_id: int, node_id: str,
+                             limit: int | None = None) -> bool:
+        """One more receiver sent to `node_id` (until its next heartbeat says how many it has),
+        unless that would take it over `limit`: False then, and nothing counted. Atomic, so
+        receivers joining at once through several nodes do not overshoot a node's share."""
         key = f"{self.prefix}room:{lesson_id}:receivers"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, node_id, 1)
-            pipe.expire(key, ROOM_TTL_S)
-            await pipe.execute()
+        taken = await self._redis.eval(_TAKE_SLOT, 1, key, node_id,  # type: ignore[misc]
+                                       -1 if limit is None else limit, ROOM_TTL_S)
+        return bool(taken)
 
     async def report_receivers(self, counts: dict[int, int]) -> None:
         """How many receivers each lesson held here has now."""
@@ -258,23 +266,24 @@ class NodeRegistry:
             await pipe.execute()
 
     async def edge_for(self, lesson_id: int, origin: str, limit: int) -> NodeLoad | None:
-        """A node to serve more of the lesson's receivers besides its origin: one of its edges
-        with room under `limit`, else a new one chosen by load (recorded). None when every
-        live node is full or draining."""
+        """A node to serve one more of the lesson's receivers besides its origin, the receiver
+        counted there: one of its edges with room under `limit`, else a new one chosen by load
+        (recorded). None when every live node is an edge already full, or draining."""
         edges_key = f"{self.prefix}room:{lesson_id}:edges"
-        counts = await self.receivers(lesson_id)
         edges = {m.decode() for m in await self._redis.smembers(edges_key)}
         now = self._clock()
         nodes = [n for n in await self.nodes() if alive(n, now, self.ttl_s) and not n.draining
                  and n.node_id != origin]
         for node in sorted(nodes, key=lambda n: n.node_id):
-            if node.node_id in edges and counts.get(node.node_id, 0) < limit:
+            if node.node_id in edges and await self.count_receiver(lesson_id, node.node_id,
+                                                                   limit):
                 return node
         fresh = [n for n in nodes if n.node_id not in edges]
         chosen = choose_node(fresh, now=now, stale_after_s=self.ttl_s)
         if chosen is not None:
             await self._redis.sadd(edges_key, chosen.node_id)
             await self._redis.expire(edges_key, ROOM_TTL_S)
+            await self.count_receiver(lesson_id, chosen.node_id)
         return chosen
 
     async def unplace(self, lesson_id: int) -> None:

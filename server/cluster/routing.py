@@ -90,14 +90,12 @@ class Placement:
             return Route(origin)
         origin_id = origin.node_id if origin is not None else self.node_id
         try:
-            if (await self.registry.receivers(lesson_id)).get(origin_id, 0) < self.max_receivers:
-                await self.registry.count_receiver(lesson_id, origin_id)
+            if await self.registry.count_receiver(lesson_id, origin_id, self.max_receivers):
                 return Route(origin)
             edge = await self.registry.edge_for(lesson_id, origin_id, self.max_receivers)
             if edge is None:  # every node is full: the origin takes it all the same
                 await self.registry.count_receiver(lesson_id, origin_id)
                 return Route(origin)
-            await self.registry.count_receiver(lesson_id, edge.node_id)
         except (RedisError, OSError) as exc:
             log.warning("lesson %d: Redis unreachable (%s); served by its origin", lesson_id,
                         exc)

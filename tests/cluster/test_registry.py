@@ -240,3 +240,19 @@ async def test_a_node_keeps_its_rooms_placed_and_learns_which_went_elsewhere(
     await a._redis.set(f"{a.prefix}room:1", "gone:8080")  # on a node with no heartbeat
     assert await a.claim([1]) == []
     assert await _place(b, 1) == "a:8080"  # taken back
+
+
+async def test_receivers_are_shared_out_without_overshooting(registry: Factory) -> None:
+    """Twenty receivers joining at once: the origin takes its five, edges five each."""
+    origin, b, c = registry("a:8080"), registry("b:8080"), registry("c:8080")
+    for reg in (origin, b, c):
+        await reg.beat()
+    taken = await asyncio.gather(*(origin.count_receiver(9, "a:8080", 5) for _ in range(20)))
+    assert sum(taken) == 5
+    edges = [await origin.edge_for(9, "a:8080", 5) for _ in range(10)]
+    assert all(e is not None for e in edges)
+    counts = await origin.receivers(9)
+    assert counts["a:8080"] == 5 and counts["b:8080"] == 5 and counts["c:8080"] == 5
+    assert await origin.edge_for(9, "a:8080", 5) is None  # every node is full
+    await origin.report_receivers({9: 2})  # the origin's heartbeat: two left
+    assert (await origin.receivers(9))["a:8080"] == 2
