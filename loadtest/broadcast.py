@@ -17,6 +17,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -118,10 +119,10 @@ def run_broadcast(options: BroadcastOptions) -> BroadcastFigures:
         first = servers[0].target
         lesson = asyncio.run(seed_crowd(Target(first.url, first.admin_password),
                                         options.receivers, "famous_school", f"bc{tag}"))
-        figures = _run(options, servers, workers, lesson)
-        if options.nodes > 1:
-            assert options.redis
-            figures.receivers_by_node = _split(options.redis, prefix, lesson.lesson_id, servers)
+        redis = options.redis
+        split = (lambda: _split(redis, prefix, lesson.lesson_id, servers)) if redis and \
+            options.nodes > 1 else (lambda: [options.receivers])
+        figures = _run(options, servers, workers, lesson, split)
         for server in servers:
             figures.errors += [f"node log: {line}" for line in server.log_errors()]
         return figures
@@ -152,7 +153,7 @@ def _split(redis_url: str, prefix: str, lesson_id: int, servers: list[KelianServ
 
 
 def _run(options: BroadcastOptions, servers: list[KelianServer], workers: Workers,
-         lesson: SeededLesson) -> BroadcastFigures:
+         lesson: SeededLesson, split: Callable[[], list[int]]) -> BroadcastFigures:
     teacher = PartySpec(lesson.lesson_id, lesson.host, True, 0, 0)
     receivers = [PartySpec(lesson.lesson_id, seat, False, 1, 1, publishes=False)
                  for seat in lesson.terminals]
@@ -173,6 +174,7 @@ def _run(options: BroadcastOptions, servers: list[KelianServer], workers: Worker
     time.sleep(options.duration_s)
     after = [s.target.usage() for s in servers]
     t1 = time.monotonic()
+    by_node = split()  # while everyone is still in
     loadavg = os.getloadavg()
     results: list[PartiesResult] = workers.ask(("report", t0, t1), "result", 120)
     parties = [p for r in results for p in r.parties]
@@ -183,8 +185,8 @@ def _run(options: BroadcastOptions, servers: list[KelianServer], workers: Worker
     busiest = max(cores)
     return BroadcastFigures(
         scenario="broadcast", target="kelian", nodes=len(servers),
-        receivers=len(receivers), receivers_by_node=[len(receivers)] if len(servers) == 1
-        else [], node_cpu_cores=cores, server_cpu_cores=round(total, 3),
+        receivers=len(receivers), receivers_by_node=by_node, node_cpu_cores=cores,
+        server_cpu_cores=round(total, 3),
         busiest_node_cores=busiest,
         receivers_per_busiest_core=round(len(receivers) / busiest, 1) if busiest else None,
         packets_forwarded=got.forwarded,

@@ -10,8 +10,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from ..keys import LIVE, REGISTRY
-from ..live.room import LessonInfo, LiveRoom
-from ..live.rules import HUB, ParticipantRole
+from ..live.room import LessonInfo
 from ..models import LessonKind
 from ..signalling.codes import CloseCode, LeaveReason
 from ..signalling.connection import SOCKETS
@@ -46,25 +45,15 @@ async def obey(app: web.Application, command: Command) -> None:
         await live.record(command.lesson_id)
 
 
-def receivers(room: LiveRoom) -> int:
-    """Its receiving participants, as the cascade counts them (routing.py)."""
-    return sum(1 for p in room.participants.values()
-               if p.role not in HUB and p.role is not ParticipantRole.inspector)
-
-
 async def keep_placement(app: web.Application, interval_s: float) -> None:
     """Every interval: the placement of this node's Rooms stays here; a Room placed on another
     node meanwhile (this node looked dead for a moment) is let go, its participants sent there,
-    so a lesson never runs in two Rooms. And each Room's receivers are counted for the
-    cascade."""
+    so a lesson never runs in two Rooms."""
     while True:
         await asyncio.sleep(interval_s)
         live = app[LIVE]
-        rooms = live.rooms()
         try:
-            lost = await app[REGISTRY].claim([r.lesson.lesson_id for r in rooms if not r.edge])
-            await app[REGISTRY].report_receivers({r.lesson.lesson_id: receivers(r)
-                                                  for r in rooms})
+            lost = await app[REGISTRY].claim([r.lesson.lesson_id for r in live.held()])
         except (RedisError, OSError):
             continue  # the registry says so once
         if lost:

@@ -39,6 +39,10 @@ if tonumber(ARGV[2]) >= 0 and n >= tonumber(ARGV[2]) then return 0 end
 redis.call('hincrby', KEYS[1], ARGV[1], 1)
 redis.call('expire', KEYS[1], ARGV[3])
 return 1"""
+# One receiver fewer on node ARGV[1], never below none.
+_DROP_SLOT = """local n = tonumber(redis.call('hget', KEYS[1], ARGV[1]) or '0')
+if n > 0 then redis.call('hincrby', KEYS[1], ARGV[1], -1) end
+return 0"""
 # Deletes the lock only if it is still ours: it may have expired and been taken since.
 _UNLOCK = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1])
 else return 0 end"""
@@ -248,7 +252,7 @@ class NodeRegistry:
 
     async def count_receiver(self, lesson_id: int, node_id: str,
                              limit: int | None = None) -> bool:
-        """One more receiver sent to `node_id` (until its next heartbeat says how many it has),
+        """One more receiver sent to `node_id` (the node serving it uncounts it when it leaves),
         unless that would take it over `limit`: False then, and nothing counted. Atomic, so
         receivers joining at once through several nodes do not overshoot a node's share."""
         key = f"{self.prefix}room:{lesson_id}:receivers"
@@ -256,14 +260,10 @@ class NodeRegistry:
                                        -1 if limit is None else limit, ROOM_TTL_S)
         return bool(taken)
 
-    async def report_receivers(self, counts: dict[int, int]) -> None:
-        """How many receivers each lesson held here has now."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lesson_id, count in counts.items():
-                key = f"{self.prefix}room:{lesson_id}:receivers"
-                pipe.hset(key, self.node_id, count)
-                pipe.expire(key, ROOM_TTL_S)
-            await pipe.execute()
+    async def uncount_receiver(self, lesson_id: int, node_id: str) -> None:
+        """A receiver counted on `node_id` left (or never got there)."""
+        await self._redis.eval(_DROP_SLOT, 1, f"{self.prefix}room:{lesson_id}:receivers",  # type: ignore[misc]
+                               node_id)
 
     async def edge_for(self, lesson_id: int, origin: str, limit: int) -> NodeLoad | None:
         """A node to serve one more of the lesson's receivers besides its origin, the receiver

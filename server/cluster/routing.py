@@ -102,6 +102,14 @@ class Placement:
             return Route(origin)
         return Route(None if edge.node_id == self.node_id else edge, edge=True)
 
+    async def uncount(self, lesson_id: int, node_id: str) -> None:
+        """A broadcast receiver counted on `node_id` left it, or never reached it."""
+        try:
+            await self.registry.uncount_receiver(lesson_id, node_id)
+        except (RedisError, OSError) as exc:
+            log.warning("lesson %d: Redis unreachable (%s); a receiver stays counted",
+                        lesson_id, exc)
+
     async def held_elsewhere(self, lesson_id: int) -> bool:
         """Whether a live node other than this one holds the lesson's Room (placing nothing)."""
         try:

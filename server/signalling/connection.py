@@ -137,6 +137,7 @@ class Connection:
         self.current_text = ""  # the message being handled
         self.upstream: Upstream | None = None
         self.routed: str | None = None  # "origin" or "edge": another node sent it here as that
+        self.counted: int | None = None  # the broadcast whose receivers here count it (cascade)
         self._pump: asyncio.Task[None] | None = None
         self.transport = transport
         self.sockets = app[SOCKETS]
@@ -345,10 +346,10 @@ class Connection:
 
     # Forwarding --------------------------------------------------------------------------------
 
-    async def forward(self, node: NodeLoad, edge: bool = False) -> None:
+    async def forward(self, node: NodeLoad, edge: bool = False) -> bool:
         """Make this socket a pipe to `node`, which holds the lesson this `join` asks for; it
-        answers the join. If that node cannot be reached, close with 1001: the client comes
-        back, and by then the lesson may be placed on a live node."""
+        answers the join. If that node cannot be reached (False), close with 1001: the client
+        comes back, and by then the lesson may be placed on a live node."""
         placement = self.app[PLACEMENT]
         headers = dict(self.credentials)
         try:
@@ -360,9 +361,10 @@ class Connection:
         except (ForwardFailed, RedisError, OSError) as err:
             log.warning("%s: cannot reach the lesson's node: %s", self.who, err)
             self._close(CloseCode.going_away, "the lesson's node is unreachable")
-            return
+            return False
         log.info("%s: forwarded to node %s", self.who, node.node_id)
         self._pump = asyncio.create_task(self._from_upstream(self.upstream))
+        return True
 
     async def _from_upstream(self, upstream: Upstream) -> None:
         def deliver(text: str) -> bool:
@@ -384,6 +386,9 @@ class Connection:
         if room is None or participant is None:
             return
         await room.leave(participant.participant_id, reason)
+        placement = self.app.get(PLACEMENT)
+        if self.counted is not None and placement is not None:
+            await placement.uncount(self.counted, placement.node_id)
         if participant.role is ParticipantRole.inspector:
             async with self.app[SESSIONS]() as db:
                 audit.record(db, AuditTag.inspection_ended, self.principal,

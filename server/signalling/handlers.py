@@ -59,16 +59,19 @@ async def join(conn: Connection, msg: s.Join) -> s.Ok | None:
         admission = await admit(db, conn.principal, msg.lesson_id)
     placement = conn.app.get(PLACEMENT)
     edge = conn.routed == "edge"  # another node routed it here (as the origin, or an edge)
+    # A broadcast's receivers may be served by other nodes than the origin (the cascade); the
+    # routing counts them where it sends them, the serving node uncounts them when they leave.
+    cascade = placement is not None and admission.lesson.kind is LessonKind.famous_school \
+        and admission.role not in HUB
     if placement is not None and conn.routed is None:
-        # A broadcast's receivers may be served by other nodes than the origin (the cascade).
-        cascade = admission.lesson.kind is LessonKind.famous_school and admission.role not in HUB
         try:
             route = await placement.route(msg.lesson_id, cascade)
         except NoNode:  # this node drains and no other can take it yet
             conn.close(CloseCode.going_away, LeaveReason.moved)
             return None
         if route.node is not None:  # another node serves it: it admits and answers
-            await conn.forward(route.node, edge=route.edge)
+            if not await conn.forward(route.node, edge=route.edge) and cascade:
+                await placement.uncount(msg.lesson_id, route.node.node_id)
             return None
         edge = route.edge
     if admission.role is ParticipantRole.inspector:  # every inspection is on record
@@ -84,6 +87,8 @@ async def join(conn: Connection, msg: s.Join) -> s.Ok | None:
                               role=admission.role, classroom=admission.classroom, outbox=conn)
     state = await room.join(participant)
     conn.room, conn.participant = room, participant
+    if cascade:
+        conn.counted = msg.lesson_id
     settings = conn.app[SETTINGS]
     servers = [s.IceServerOut(**server) for server in ice_servers(settings, participant.identity)]
     return s.Ok(room=state, ice_servers=servers,
