@@ -6,8 +6,8 @@ its own for the lesson (no recording: the origin records) in which one participa
 the origin: the edge's relay pulls the main programme (the teacher's camera, courseware once
 shown, and microphone) from the origin once, over WebRTC through the origin's WHEP code
 (`POST /cluster/lessons/{id}/edge`, authenticated with the nodes' shared secret), and forwards
-it to its own receivers. Keyframe requests and
-NACKs of the edge's receivers go up the link as a player's do.
+it to its own receivers. Keyframe requests and NACKs of the edge's receivers go up the link as
+a player's do.
 
 When the link drops (the origin ended the lesson, drained or died) the edge's Room closes: with
 4410 if the lesson ended, else with 4307, and its receivers are routed again.
