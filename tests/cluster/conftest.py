@@ -5,10 +5,13 @@ parallel runs on one Redis do not meet."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import aioice.ice
 import pytest
 from redis.asyncio import Redis
+
+from loadtest.loopback import use_loopback_only
 
 
 @pytest.fixture
@@ -23,3 +26,12 @@ async def prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def loopback_peers() -> Iterator[None]:
+    """The nodes' relays offer 127.0.0.1 only (loadtest.serve); so do the test's own peers."""
+    original = aioice.ice.get_host_addresses
+    use_loopback_only()
+    yield
+    aioice.ice.get_host_addresses = original  # type: ignore[assignment]

@@ -7,16 +7,14 @@ nodes (4410)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import aioice.ice
 import pytest
 from aiohttp import ClientSession
 from redis.asyncio import Redis
 
 from loadtest.kelian import KelianServer, Target
-from loadtest.loopback import use_loopback_only
 from loadtest.seed import end_lesson, seed_crowd
 
 from .nodes import Member, forget_prefix, node_id, placed, redis_for_nodes, start_nodes, stop_nodes
@@ -25,14 +23,6 @@ from .test_nodes import _until
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
 LIMIT = 2
-
-
-@pytest.fixture
-def loopback_peers() -> Iterator[None]:
-    original = aioice.ice.get_host_addresses
-    use_loopback_only()
-    yield
-    aioice.ice.get_host_addresses = original  # type: ignore[assignment]
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import aioice.ice
 import asyncpg
 import pytest
 from aiohttp import ClientSession
@@ -25,7 +24,6 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from loadtest.kelian import KelianServer, Target
-from loadtest.loopback import use_loopback_only
 from loadtest.seed import SeededLesson, seed_classrooms
 from server.cluster import request_drain
 
@@ -41,15 +39,6 @@ from .nodes import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
-
-
-@pytest.fixture
-def loopback_peers() -> Iterator[None]:
-    """The nodes' relays offer 127.0.0.1 only (loadtest.serve); so do the test's peers."""
-    original = aioice.ice.get_host_addresses
-    use_loopback_only()
-    yield
-    aioice.ice.get_host_addresses = original  # type: ignore[assignment]
 
 
 @pytest.fixture
