@@ -9,6 +9,11 @@ shown, and microphone) from the origin once, over WebRTC through the origin's WH
 it to its own receivers. Keyframe requests and NACKs of the edge's receivers go up the link as
 a player's do.
 
+Questions (the only text a broadcast's classroom sends) keep one list, the origin's: a question
+asked on an edge goes to the origin (`POST /cluster/lessons/{id}/questions`), and every
+question event of the origin's Room comes back to each edge (`POST …/mirror`), which tells its
+receivers: the teacher sees every classroom's questions, every classroom the answers.
+
 When the link drops (the origin ended the lesson, drained or died) the edge's Room closes: with
 4410 if the lesson ended, else with 4307, and its receivers are routed again.
 """
@@ -16,9 +21,14 @@ When the link drops (the origin ended the lesson, drained or died) the edge's Ro
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import ClientError, ClientTimeout, web
+from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -28,13 +38,15 @@ from ..ingest.common import IngestError, bearer, endpoint, offered_media, read_s
 from ..ingest.sessions import INGEST
 from ..ingest.whep import attach_player
 from ..keys import LIVE, PLACEMENT, SESSIONS
+from ..live import actions
 from ..live.lessons import LiveLessons
 from ..live.participant import Participant
 from ..live.room import LessonInfo, LiveRoom
-from ..live.rules import ParticipantRole
+from ..live.rules import Action, ParticipantRole
 from ..models import Lesson, LessonStatus
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode, SignalError, SignalErrorCode
+from ..signalling.schema import MAX_TEXT
 from .routing import Placement
 
 log = logging.getLogger("kelian.cluster.cascade")
@@ -43,6 +55,8 @@ NODE_HEADER = "X-Kelian-Node"  # the node asking, for the logs and the participa
 # The main programme, as WHEP plays it: camera, courseware (only once shown), microphone.
 PULLED = [SourceLabel.camera, SourceLabel.screen, SourceLabel.microphone]
 LINK_TIMEOUT_S = 10.0
+MAX_NODE_JSON = 16 * 1024
+_QUESTION_EVENT: TypeAdapter[actions.QuestionEvent] = TypeAdapter(actions.QuestionEvent)
 
 
 # The origin's side -----------------------------------------------------------------------------
@@ -61,18 +75,98 @@ async def serve_edge(request: web.Request) -> web.StreamResponse:
     node = request.headers.get(NODE_HEADER, "?")[:200]
     offer = await read_sdp(request)
     offered_media(offer, publishing=False)
+    edge_url = next((n.url for n in await placement.registry.nodes() if n.node_id == node), None)
+    if edge_url is None:
+        raise IngestError(403, f"no live node {node!r} in the registry")
     # An inspector's seat: unlisted, it receives what it is given (the programme).
     session, answer = await attach_player(request.app[INGEST], room, f"node:{node}",
                                           f"edge {node}", ParticipantRole.inspector, None, offer,
                                           identity=f"edge:{node}")
+    session.relay = _QuestionRelay(placement, request.app[EDGES], edge_url,
+                                   room.lesson.lesson_id)
     log.info("lesson %d: edge node %s pulls the programme", room.lesson.lesson_id, node,
              extra={"lesson_id": room.lesson.lesson_id, "node": node,
                     "session": session.resource_id})
     return web.Response(status=201, text=answer, content_type="application/sdp")
 
 
+async def _node_request(request: web.Request, edge: bool) -> tuple[LiveRoom, dict[str, Any]]:
+    """The Room a node's JSON request is about (held here, or this node's edge of it)."""
+    placement = request.app.get(PLACEMENT)
+    if placement is None or not await placement.is_node(bearer(request)):
+        raise IngestError(401, "only the nodes of this deployment ask this")
+    raw = request.match_info["lesson_id"]
+    room = request.app[LIVE].get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+    if room is None or room.edge is not edge:
+        raise IngestError(404, "this node does not hold that lesson"
+                          if not edge else "this node is no edge of that lesson")
+    if (request.content_length or 0) > MAX_NODE_JSON:
+        raise IngestError(413, "too large")
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise IngestError(400, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise IngestError(400, "the body is not a JSON object")
+    return room, body
+
+
+@endpoint
+async def edge_question(request: web.Request) -> web.StreamResponse:
+    """A question asked on an edge (its node checked the rules): asked here, for everyone."""
+    room, body = await _node_request(request, edge=False)
+    name, text, classroom = body.get("name"), body.get("text"), body.get("classroom")
+    if not isinstance(name, str) or not isinstance(text, str) or not 0 < len(text) <= MAX_TEXT \
+            or not isinstance(classroom, str | None):
+        raise IngestError(400, "a question needs a name and a text of 1 to 500 characters")
+    question_id = actions.ask_for(room, f"edge:{body.get('participant_id', '?')}"[:64],
+                                  name[:100], classroom[:200] if classroom else None, text)
+    return web.json_response({"question_id": question_id}, status=201)
+
+
+@endpoint
+async def mirror(request: web.Request) -> web.StreamResponse:
+    """A question event of the origin's Room, for this edge's receivers."""
+    room, body = await _node_request(request, edge=True)
+    try:
+        event = _QUESTION_EVENT.validate_python(body)
+    except ValidationError as err:
+        raise IngestError(400, f"not a question event: {err.error_count()} error(s)") from None
+    actions.mirror_question(room, event)
+    return web.Response(status=204)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/cluster/lessons/{lesson_id}/edge", serve_edge)
+    app.router.add_post("/cluster/lessons/{lesson_id}/questions", edge_question)
+    app.router.add_post("/cluster/lessons/{lesson_id}/mirror", mirror)
+
+
+class _QuestionRelay:
+    """On the origin, an edge's link participant's events: question events go to the edge."""
+
+    def __init__(self, placement: Placement, tasks: Edges, edge_url: str, lesson_id: int):
+        self.placement, self.tasks, self.edge_url = placement, tasks, edge_url
+        self.lesson_id = lesson_id
+
+    def __call__(self, event: wire.Event) -> None:
+        if isinstance(event, wire.QuestionAsked | wire.QuestionAnswered
+                      | wire.QuestionHighlighted):
+            self.tasks.spawn(self._post(wire.to_wire(event)))
+
+    async def _post(self, body: str) -> None:
+        try:
+            async with self.placement.http.post(
+                    f"{self.edge_url}/cluster/lessons/{self.lesson_id}/mirror", data=body,
+                    headers={"Authorization": f"Bearer {await self.placement.secret()}",
+                             "Content-Type": "application/json"},
+                    timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
+                if response.status != 204:
+                    log.warning("lesson %d: the edge at %s refused a question event: %s",
+                                self.lesson_id, self.edge_url, (await response.text())[:200])
+        except (ClientError, OSError, TimeoutError, RedisError) as exc:
+            log.warning("lesson %d: a question event did not reach the edge at %s: %r",
+                        self.lesson_id, self.edge_url, exc)
 
 
 # The edge's side -------------------------------------------------------------------------------
@@ -102,6 +196,7 @@ class Edges:
         self.placement = placement
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._origins: dict[int, str] = {}  # lesson id -> its origin's URL
 
     @property
     def live(self) -> LiveLessons:
@@ -117,6 +212,7 @@ class Edges:
             if origin is None or origin.node_id == self.placement.node_id:
                 return await self.live.ensure(lesson)  # its origin is gone: this node is it
             room = await self.live.ensure(lesson, edge=True)
+            self._origins[lesson.lesson_id] = origin.url
             try:
                 await self._pull(room, origin.url)
             except BaseException:
@@ -155,6 +251,28 @@ class Edges:
             raise SignalError(SignalErrorCode.media_failed,
                               f"the lesson's origin cannot be reached: {exc!r}") from None
 
+    async def ask(self, room: LiveRoom, asker: Participant, text: str) -> str:
+        """A question asked here goes to the origin, which tells everyone (this edge's
+        receivers too, through `mirror`); its id there."""
+        actions.require(room, asker, Action.ask_question, "ask questions")
+        origin = self._origins.get(room.lesson.lesson_id)
+        if origin is None:
+            raise SignalError(SignalErrorCode.lesson_not_live, "The lesson's origin is gone")
+        try:
+            async with self.placement.http.post(
+                    f"{origin}/cluster/lessons/{room.lesson.lesson_id}/questions",
+                    json={"participant_id": asker.participant_id, "name": asker.name,
+                          "classroom": asker.classroom, "text": text},
+                    headers={"Authorization": f"Bearer {await self.placement.secret()}"},
+                    timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
+                if response.status != 201:
+                    raise SignalError(SignalErrorCode.internal, "The question was not taken: "
+                                      + (await response.text())[:200])
+                return str((await response.json())["question_id"])
+        except (ClientError, OSError, TimeoutError, RedisError, ValueError, KeyError) as exc:
+            raise SignalError(SignalErrorCode.internal,
+                              f"The question did not reach the lesson: {exc!r}") from None
+
     async def lost(self, lesson_id: int) -> None:
         """The link to the origin dropped: end the edge Room, for good if the lesson ended."""
         room = self.live.get(lesson_id)
@@ -168,8 +286,8 @@ class Edges:
         else:
             await self.live.end(lesson_id, here_only=True)
 
-    def spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -51,6 +51,7 @@ class Session:
     ended: bool = False
     on_end: Callable[[Session, LeaveReason], Awaitable[None]] | None = None  # e.g. an audit
     standby: Standby | None = None  # where a WHIP encoder waits between lessons
+    relay: Callable[[wire.Event], None] | None = None  # a cascade's edge: events passed on
 
     @property
     def location(self) -> str:
@@ -59,6 +60,8 @@ class Session:
     # Outbox ------------------------------------------------------------------------------------
 
     def send(self, message: wire.Ok | wire.Error | wire.Event) -> None:
+        if self.relay is not None and isinstance(message, wire.Event):
+            self.relay(message)
         lost = (isinstance(message, wire.Notice) and message.code is NoticeCode.transport_failed
                 or isinstance(message, wire.OfferEvent))
         if lost and not self.ended:

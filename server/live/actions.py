@@ -108,14 +108,38 @@ def send_chat(room: LiveRoom, actor: Participant, text: str) -> str:
 
 def ask_question(room: LiveRoom, actor: Participant, text: str) -> str:
     require(room, actor, Action.ask_question, "ask questions")
+    return ask_for(room, actor.participant_id, actor.name, actor.classroom, text)
+
+
+def ask_for(room: LiveRoom, participant_id: str, name: str, classroom: str | None,
+            text: str) -> str:
+    """A question asked in the Room, also for a participant of a cascade's edge (whose node
+    checked the rules): everyone present is told."""
     question = wire.QuestionOut(
-        question_id=room.next_id("q"), participant_id=actor.participant_id, name=actor.name,
-        classroom=actor.classroom, text=text, at=_now(), answer=None, highlighted=False)
-    if len(room.questions) >= MAX_QUESTIONS:  # the oldest make way
-        del room.questions[next(iter(room.questions))]
-    room.questions[question.question_id] = question
-    room.broadcast(wire.QuestionAsked(question=question))
+        question_id=room.next_id("q"), participant_id=participant_id, name=name,
+        classroom=classroom, text=text, at=_now(), answer=None, highlighted=False)
+    mirror_question(room, wire.QuestionAsked(question=question))
     return question.question_id
+
+
+QuestionEvent = wire.QuestionAsked | wire.QuestionAnswered | wire.QuestionHighlighted
+
+
+def mirror_question(room: LiveRoom, event: QuestionEvent) -> None:
+    """Apply a question event to the Room's questions and tell everyone: in the Room that
+    holds the lesson, or from it in a cascade's edge."""
+    match event:
+        case wire.QuestionAsked(question=question):
+            if len(room.questions) >= MAX_QUESTIONS:  # the oldest make way
+                del room.questions[next(iter(room.questions))]
+            room.questions[question.question_id] = question
+        case wire.QuestionAnswered(question=question):
+            room.questions[question.question_id] = question
+        case wire.QuestionHighlighted(question_id=question_id, highlighted=highlighted):
+            if question_id in room.questions:
+                room.questions[question_id] = room.questions[question_id].model_copy(
+                    update={"highlighted": highlighted})
+    room.broadcast(event)
 
 
 def _question(room: LiveRoom, question_id: str) -> wire.QuestionOut:
@@ -128,16 +152,15 @@ def _question(room: LiveRoom, question_id: str) -> wire.QuestionOut:
 def answer_question(room: LiveRoom, actor: Participant, question_id: str, text: str) -> None:
     require(room, actor, Action.answer_question, "answer questions")
     question = _question(room, question_id).model_copy(update={"answer": text})
-    room.questions[question_id] = question
-    room.broadcast(wire.QuestionAnswered(question=question))
+    mirror_question(room, wire.QuestionAnswered(question=question))
 
 
 def highlight_question(room: LiveRoom, actor: Participant, question_id: str,
                        highlighted: bool) -> None:
     require(room, actor, Action.answer_question, "highlight questions")
-    question = _question(room, question_id)
-    room.questions[question_id] = question.model_copy(update={"highlighted": highlighted})
-    room.broadcast(wire.QuestionHighlighted(question_id=question_id, highlighted=highlighted))
+    _question(room, question_id)
+    mirror_question(room, wire.QuestionHighlighted(question_id=question_id,
+                                                   highlighted=highlighted))
 
 
 # Muting --------------------------------------------------------------------------------------

@@ -157,7 +157,10 @@ async def chat_send(conn: Connection, msg: s.ChatSend) -> s.Ok:
 
 
 async def question_ask(conn: Connection, msg: s.QuestionAsk) -> s.Ok:
-    return s.Ok(question_id=actions.ask_question(*_in_room(conn), msg.text))
+    room, me = _in_room(conn)
+    if room.edge:  # a cascade's edge: the lesson's origin keeps the questions
+        return s.Ok(question_id=await conn.app[EDGES].ask(room, me, msg.text))
+    return s.Ok(question_id=actions.ask_question(room, me, msg.text))
 
 
 async def question_answer(conn: Connection, msg: s.QuestionAnswer) -> s.Ok:

@@ -52,6 +52,22 @@ async def test_a_pull_needs_the_nodes_secret_and_a_lesson_held_here(node: TestCl
         assert r.status == 404
 
 
+async def test_question_paths_need_the_secret_a_room_and_a_question(
+        node: TestClient, live_world: None = None) -> None:
+    secret = await node.app[PLACEMENT].secret()
+    nodes = {"Authorization": f"Bearer {secret}"}
+    for path in ("/cluster/lessons/1/questions", "/cluster/lessons/1/mirror"):
+        async with node.post(path, json={"text": "x"}) as r:
+            assert r.status == 401
+        async with node.post(path, json={"text": "x"}, headers={
+                "Authorization": "Bearer guessed"}) as r:
+            assert r.status == 401
+        async with node.post(path, json={"text": "x"}, headers=nodes) as r:
+            assert r.status == 404  # no such lesson held here (nor edged)
+        async with node.post(path, data=b"x" * 20_000, headers=nodes) as r:
+            assert r.status in (404, 413)
+
+
 async def test_a_socket_claiming_to_be_routed_needs_the_nodes_secret(node: TestClient) -> None:
     """Only a node may say "serve this socket here as the lesson's edge" (or origin): a forged
     header leaves the socket to the routing, as any other."""

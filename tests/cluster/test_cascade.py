@@ -1,7 +1,8 @@
 """The cascade with two real nodes on loopback (shared PostgreSQL and Redis): a famous-school
 broadcast whose origin serves two receivers (`room_max_receivers`); the next receivers are
 served by the other node, which pulls the teacher's camera and microphone from the origin once
-and forwards them. Every receiver gets the teacher's media; ending the lesson ends it on both
+and forwards them. Every receiver gets the teacher's media; questions asked on either node
+reach the teacher and every receiver, and so do the answers; ending the lesson ends it on both
 nodes (4410)."""
 
 from __future__ import annotations
@@ -87,6 +88,48 @@ async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
             pulls = by_id[origin].log_tail(200_000).count("pulls the programme")
             assert pulls == 1, by_id[origin].log_tail(5000)
             assert "as an edge" in by_id[edge].log_tail(200_000)
+
+            # Questions keep one list, the origin's: each receiver asks one, wherever it is
+            # served; the teacher sees all four, every receiver sees all four, and answers.
+            for r in receivers:
+                assert r.signal is not None
+                reply = await r.signal.ok("question.ask", text=f"Why, says {r.name}?")
+                assert reply["question_id"]
+            assert teacher.signal is not None
+            await _until(lambda: len(teacher.signal.events("question.asked")) == 2 * LIMIT, 10,
+                         "the teacher seeing every question")
+            asked = [e["question"] for e in teacher.signal.events("question.asked")]
+            assert sorted(q["text"] for q in asked) == sorted(f"Why, says {r.name}?"
+                                                             for r in receivers)
+            await _until(lambda: all(len(r.signal.events("question.asked")) == 2 * LIMIT
+                                     for r in receivers if r.signal), 10,
+                         "every receiver seeing every question")
+            for question in asked:
+                await teacher.signal.ok("question.answer", question_id=question["question_id"],
+                                        text="Because.")
+            await _until(lambda: all(len(r.signal.events("question.answered")) == 2 * LIMIT
+                                     for r in receivers if r.signal), 10,
+                         "every receiver seeing the answers")
+
+            # What a node sends another is checked as any request: clear refusals, no harm.
+            secret = (await redis.get(f"{prefix}cluster-secret")).decode()
+            auth = {"Authorization": f"Bearer {secret}"}
+            lesson_path = f"/cluster/lessons/{lesson.lesson_id}"
+            for url, path, body in (
+                    (by_id[origin].target.url, "questions", {"name": "x", "text": ""}),
+                    (by_id[origin].target.url, "questions", ["not", "an", "object"]),
+                    (by_id[edge].target.url, "mirror", {"type": "event.question.asked"}),
+                    (by_id[edge].target.url, "mirror", {"type": "event.chat.message"})):
+                async with http.post(f"{url}{lesson_path}/{path}", json=body,
+                                     headers=auth) as response:
+                    assert response.status == 400, (path, body, await response.text())
+            async with http.post(f"{by_id[edge].target.url}{lesson_path}/mirror",
+                                 data="{not json", headers=auth) as response:
+                assert response.status == 400 and "not JSON" in await response.text()
+            async with http.post(f"{by_id[origin].target.url}{lesson_path}/mirror", json={},
+                                 headers=auth) as response:
+                assert response.status == 404  # the origin is no edge of its own lesson
+            assert len(teacher.signal.events("question.asked")) == 2 * LIMIT
 
             # Ending the lesson ends it everywhere: every receiver is told 4410 and stays away.
             await end_lesson(Target(nodes[0].target.url), lesson.host, lesson.lesson_id)
