@@ -4,8 +4,10 @@ Keys (under a prefix, "kelian:" by default): `node:<id>`, a hash of `NodeLoad` t
 `ttl_s` after the last heartbeat, so a killed node vanishes by itself; `nodes`, the set of ids
 to look for (cleaned while reading); `node:<id>:drain`, set by `kelian node drain` (the node
 takes no new Rooms or participants; a restarted node starts undrained); `room:<lesson id>`,
-the node holding a Room; and `room:<lesson id>:lock`, held for a moment while a Room's node is
-chosen.
+the node holding a Room; `room:<lesson id>:lock`, held for a moment while a Room's node is
+chosen; `room:<lesson id>:receivers` (a broadcast's receivers per node) and `:edges` (the
+nodes that serve it besides its origin), for the cascade; and `cluster-secret`, which the nodes
+show each other. Commands between nodes go over the channels `node:<id>:do` (commands.py).
 """
 
 from __future__ import annotations

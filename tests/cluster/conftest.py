@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import aioice.ice
 import pytest
-from redis.asyncio import Redis
 
 from loadtest.loopback import use_loopback_only
+
+from .nodes import forget_prefix
 
 
 @pytest.fixture
@@ -19,13 +20,7 @@ async def prefix(redis_url: str) -> AsyncIterator[str]:
     """A fresh key prefix; its keys are deleted afterwards."""
     prefix = f"kelian-test-{secrets.token_hex(6)}:"
     yield prefix
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    forget_prefix(redis_url, prefix)
 
 
 @pytest.fixture

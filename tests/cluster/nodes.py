@@ -172,3 +172,15 @@ class Member:
                 await self.signal.close()
         await self._drop_media()
 
+
+async def print_state(members: list[Member], nodes: list[KelianServer], tail: int = 5000
+                      ) -> None:
+    """What each participant and node was doing, for a failed test's output."""
+    for m in members:
+        kinds = m.media.active_kinds() if m.media else None
+        packets = await m.media.packets() if m.media else None
+        print(f"{m.name}: joins {m.joins} closes {m.closes} kinds {kinds} packets {packets} "
+              f"errors {m.errors[-3:]}")
+    for server in nodes:
+        print(f"--- {node_id(server)}\n{server.log_tail(tail)}")
+

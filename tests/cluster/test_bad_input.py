@@ -52,8 +52,7 @@ async def test_a_pull_needs_the_nodes_secret_and_a_lesson_held_here(node: TestCl
         assert r.status == 404
 
 
-async def test_question_paths_need_the_secret_a_room_and_a_question(
-        node: TestClient, live_world: None = None) -> None:
+async def test_question_paths_need_the_secret_a_room_and_a_question(node: TestClient) -> None:
     secret = await node.app[PLACEMENT].secret()
     nodes = {"Authorization": f"Bearer {secret}"}
     for path in ("/cluster/lessons/1/questions", "/cluster/lessons/1/mirror"):

@@ -18,7 +18,16 @@ from redis.asyncio import Redis
 from loadtest.kelian import KelianServer, Target
 from loadtest.seed import end_lesson, seed_crowd
 
-from .nodes import Member, forget_prefix, node_id, placed, redis_for_nodes, start_nodes, stop_nodes
+from .nodes import (
+    Member,
+    forget_prefix,
+    node_id,
+    placed,
+    print_state,
+    redis_for_nodes,
+    start_nodes,
+    stop_nodes,
+)
 from .test_nodes import _until
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
@@ -137,10 +146,7 @@ async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
                          20, "every receiver told the lesson ended")
             await _until(lambda: _all_gone(counted), 10, "the receivers uncounted")
         except BaseException:
-            for m in everyone:
-                print(f"{m.name}: joins {m.joins} closes {m.closes} errors {m.errors[-3:]}")
-            for server in nodes:
-                print(f"--- {node_id(server)}\n{server.log_tail(6000)}")
+            await print_state(everyone, nodes)
             raise
         finally:
             for m in everyone:

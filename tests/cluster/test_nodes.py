@@ -32,6 +32,7 @@ from .nodes import (
     forget_prefix,
     node_id,
     placed,
+    print_state,
     redis_for_nodes,
     room_counts,
     start_nodes,
@@ -168,13 +169,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
             assert states[first_owner] == "stopped" and states[third_owner] == "recording", \
                 recordings
         except BaseException:
-            for m in everyone:
-                kinds = m.media.active_kinds() if m.media else None
-                packets = await m.media.packets() if m.media else None
-                print(f"{m.name}: joins {m.joins} closes {m.closes} kinds {kinds} "
-                      f"packets {packets} errors {m.errors[-3:]} task {m._task}")
-            for server in nodes:
-                print(f"--- {node_id(server)}\n{server.log_tail(4000)}")
+            await print_state(everyone, nodes)
             raise
         finally:
             for m in everyone:

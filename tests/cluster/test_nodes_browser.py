@@ -28,10 +28,9 @@ from tests.pages.test_live_browser import (
     PATIENCE_S,
     TV,
     Screen,
-    _issue_tokens,
-    _todays_dedicated_lesson,
     decodes,
     eventually,
+    lesson_and_terminals,
 )
 
 from .nodes import forget_prefix, node_id, redis_for_nodes, run_async, start_nodes, stop_nodes
@@ -70,11 +69,7 @@ def test_terminals_recover_by_themselves_when_their_lessons_node_is_killed(
     nodes, redis, prefix, balancer = cluster
     base = f"http://127.0.0.1:{balancer.port}"
     expect.set_options(timeout=PATIENCE_S * 1000)
-    admin = Screen(browser, base, LAPTOP, "admin")
-    admin.sign_in("admin", "kelian-admin")
-    lesson = _todays_dedicated_lesson(admin)
-    tokens = _issue_tokens(admin, lesson["linked_classroom_ids"])
-    admin.close()
+    lesson, tokens = lesson_and_terminals(browser, base)
 
     teacher = Screen(browser, base, LAPTOP, "teacher")
     points = [Screen(browser, base, TV, f"point {i}") for i in range(len(tokens))]

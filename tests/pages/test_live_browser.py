@@ -160,6 +160,19 @@ def _todays_dedicated_lesson(admin: Screen) -> dict[str, Any]:
     return lesson
 
 
+def lesson_and_terminals(browser: Any, base: str, classrooms: int = 2
+                         ) -> tuple[dict[str, Any], list[str]]:
+    """As the demo's admin: today's dedicated lesson in the 音乐教室 and fresh terminal tokens
+    for its first `classrooms` linked classrooms."""
+    admin = Screen(browser, base, LAPTOP, "admin")
+    try:
+        admin.sign_in("admin", "kelian-admin")
+        lesson = _todays_dedicated_lesson(admin)
+        return lesson, _issue_tokens(admin, lesson["linked_classroom_ids"][:classrooms])
+    finally:
+        admin.close()
+
+
 def _issue_tokens(admin: Screen, classroom_ids: list[int]) -> list[str]:
     tokens = []
     for classroom_id in classroom_ids:
@@ -173,11 +186,7 @@ def test_a_dedicated_lesson_between_the_teacher_and_two_teaching_points(browser:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=PATIENCE_S * 1000)
-    admin = Screen(browser, server, LAPTOP, "admin")
-    admin.sign_in("admin", "kelian-admin")
-    lesson = _todays_dedicated_lesson(admin)
-    tokens = _issue_tokens(admin, lesson["linked_classroom_ids"])
-    admin.close()
+    lesson, tokens = lesson_and_terminals(browser, server)
 
     teacher = Screen(browser, server, LAPTOP, "teacher")
     points = [Screen(browser, server, TV, f"point-{i + 1}") for i in range(2)]

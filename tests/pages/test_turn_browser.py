@@ -28,10 +28,9 @@ from tests.pages.test_live_browser import (
     PATIENCE_S,
     TV,
     Screen,
-    _issue_tokens,
-    _todays_dedicated_lesson,
     decodes,
     eventually,
+    lesson_and_terminals,
 )
 
 pytestmark = pytest.mark.browser
@@ -117,11 +116,7 @@ def test_a_relay_only_terminal_receives_the_lesson_through_coturn(
     from playwright.sync_api import expect
 
     expect.set_options(timeout=PATIENCE_S * 1000)
-    admin = Screen(browser, server, LAPTOP, "admin")
-    admin.sign_in("admin", "kelian-admin")
-    lesson = _todays_dedicated_lesson(admin)
-    token = _issue_tokens(admin, lesson["linked_classroom_ids"][:1])[0]
-    admin.close()
+    lesson, [token] = lesson_and_terminals(browser, server, classrooms=1)
 
     teacher = Screen(browser, server, LAPTOP, "teacher")
     point = Screen(browser, server, TV, "point")
