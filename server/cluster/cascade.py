@@ -65,13 +65,7 @@ _QUESTION_EVENT: TypeAdapter[actions.QuestionEvent] = TypeAdapter(actions.Questi
 @endpoint
 async def serve_edge(request: web.Request) -> web.StreamResponse:
     """An edge node's receive-only offer: answered as a WHEP player's, with the programme."""
-    placement = request.app.get(PLACEMENT)
-    if placement is None or not await placement.is_node(bearer(request)):
-        raise IngestError(401, "only the nodes of this deployment pull lessons")
-    raw = request.match_info["lesson_id"]
-    room = request.app[LIVE].get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
-    if room is None or room.edge:
-        raise IngestError(404, "this node does not hold that lesson")
+    placement, room = await _node_room(request, edge=False)
     node = request.headers.get(NODE_HEADER, "?")[:200]
     offer = await read_sdp(request)
     offered_media(offer, publishing=False)
@@ -90,8 +84,9 @@ async def serve_edge(request: web.Request) -> web.StreamResponse:
     return web.Response(status=201, text=answer, content_type="application/sdp")
 
 
-async def _node_request(request: web.Request, edge: bool) -> tuple[LiveRoom, dict[str, Any]]:
-    """The Room a node's JSON request is about (held here, or this node's edge of it)."""
+async def _node_room(request: web.Request, edge: bool) -> tuple[Placement, LiveRoom]:
+    """A request another node makes (it shows the nodes' secret), and the Room it is about:
+    held here, or (`edge`) this node's edge of it."""
     placement = request.app.get(PLACEMENT)
     if placement is None or not await placement.is_node(bearer(request)):
         raise IngestError(401, "only the nodes of this deployment ask this")
@@ -100,6 +95,12 @@ async def _node_request(request: web.Request, edge: bool) -> tuple[LiveRoom, dic
     if room is None or room.edge is not edge:
         raise IngestError(404, "this node does not hold that lesson"
                           if not edge else "this node is no edge of that lesson")
+    return placement, room
+
+
+async def _node_request(request: web.Request, edge: bool) -> tuple[LiveRoom, dict[str, Any]]:
+    """The Room a node's JSON request is about, and the request's JSON object."""
+    _, room = await _node_room(request, edge)
     if (request.content_length or 0) > MAX_NODE_JSON:
         raise IngestError(413, "too large")
     try:
@@ -158,7 +159,7 @@ class _QuestionRelay:
         try:
             async with self.placement.http.post(
                     f"{self.edge_url}/cluster/lessons/{self.lesson_id}/mirror", data=body,
-                    headers={"Authorization": f"Bearer {await self.placement.secret()}",
+                    headers={**await self.placement.node_headers(),
                              "Content-Type": "application/json"},
                     timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
                 if response.status != 204:
@@ -238,7 +239,7 @@ class Edges:
             offer = await room.media.pull(origin.participant_id, PULLED)
             async with self.placement.http.post(
                     f"{origin_url}/cluster/lessons/{lesson_id}/edge", data=offer,
-                    headers={"Authorization": f"Bearer {await self.placement.secret()}",
+                    headers={**await self.placement.node_headers(),
                              "Content-Type": "application/sdp",
                              NODE_HEADER: self.placement.node_id},
                     timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
@@ -263,7 +264,7 @@ class Edges:
                     f"{origin}/cluster/lessons/{room.lesson.lesson_id}/questions",
                     json={"participant_id": asker.participant_id, "name": asker.name,
                           "classroom": asker.classroom, "text": text},
-                    headers={"Authorization": f"Bearer {await self.placement.secret()}"},
+                    headers=await self.placement.node_headers(),
                     timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
                 if response.status != 201:
                     raise SignalError(SignalErrorCode.internal, "The question was not taken: "

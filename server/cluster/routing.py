@@ -54,6 +54,10 @@ class Placement:
             self._secret = await self.registry.secret()
         return self._secret
 
+    async def node_headers(self) -> dict[str, str]:
+        """What a request to another node shows (its `Authorization`)."""
+        return {"Authorization": f"Bearer {await self.secret()}"}
+
     async def is_node(self, shown: str | None) -> bool:
         """Whether a request shows the nodes' secret (compared in constant time)."""
         if not shown:
