@@ -34,6 +34,7 @@ from .keys import (
     SETTINGS,
     THROTTLE,
     TRANSLATOR,
+    WHEREABOUTS,
 )
 from .library.recordings import DatabaseRecordings, recover_interrupted
 from .library.storage import LibraryStorage
@@ -97,6 +98,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
     from .cluster.commands import NodeCommands
     from .cluster.drain import drain_node, keep_placement, obey
     from .cluster.routing import Placement
+    from .cluster.whereabouts import SharedWhereabouts
 
     settings = app[SETTINGS]
     if not settings.redis_url:
@@ -117,6 +119,8 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
                             prefix=settings.redis_prefix)
     commands = NodeCommands(settings.redis_url, app[NODE], lambda command: obey(app, command),
                             prefix=settings.redis_prefix)
+    whereabouts = SharedWhereabouts(settings.redis_url, app[NODE], ttl_s=settings.node_ttl_s,
+                                    prefix=settings.redis_prefix)
     async with ClientSession() as http:
         placement = Placement(registry, commands, http, settings.room_max_receivers)
         app[REGISTRY] = registry
@@ -125,14 +129,17 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         await registry.start()
         await commands.start()
         app[LIVE].elsewhere = placement
-        keeper = asyncio.create_task(keep_placement(app, settings.node_heartbeat_s))
-        tasks.add(keeper)
+        app[WHEREABOUTS] = whereabouts
+        tasks.add(asyncio.create_task(keep_placement(app, settings.node_heartbeat_s)))
+        tasks.add(asyncio.create_task(whereabouts.run(app[LIVE].rooms,
+                                                      settings.node_heartbeat_s)))
         yield
         app[LIVE].elsewhere = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await edges.close()
+        await whereabouts.close()
         await commands.close()
         await registry.stop()
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from .auth.throttle import LoginThrottle
 from .cluster.registry import NodeRegistry
 from .cluster.routing import Placement
+from .cluster.whereabouts import SharedWhereabouts
 from .config import Settings
 from .i18n import Translator
 from .jobs.queue import JobQueue
@@ -32,3 +33,5 @@ SCHEDULER = web.AppKey("scheduler", LessonScheduler)  # absent when the setting 
 NODE = web.AppKey("node", str)  # this node's name, hostname:port
 REGISTRY = web.AppKey("registry", NodeRegistry)  # the Redis node registry; absent without Redis
 PLACEMENT = web.AppKey("placement", Placement)  # where lessons' Rooms are; absent without Redis
+# Where each lesson's classrooms are, over all nodes; absent without Redis
+WHEREABOUTS = web.AppKey("whereabouts", SharedWhereabouts)

@@ -19,12 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from ..auth.policy import can_change
+from ..cluster.whereabouts import Whereabouts
 from ..errors import ErrorCode, KelianError
 from ..http import json_response
-from ..keys import LIVE, SESSIONS, SETTINGS
+from ..keys import LIVE, SESSIONS, SETTINGS, WHEREABOUTS
 from ..live.presence import classroom_state
 from ..models import Lesson, LessonStatus, Terminal, utcnow
 from ..services.records import get_record
@@ -233,15 +235,26 @@ async def classroom_states(request: web.Request) -> web.StreamResponse:
             .where(Terminal.classroom_id.in_(lesson.linked_classroom_ids),
                    Terminal.token_revoked_at.is_(None))
             .group_by(Terminal.classroom_id))).all())
-    room = request.app[LIVE].get(lesson_id)
-    present = [p.classroom for p in room.participants.values() if p.classroom] if room else []
-    dropped = room.dropped if room else {}
+    where = await _whereabouts(request.app, lesson_id)
     now = utcnow()
     states = [{"label": names.classroom(i),
-               "state": classroom_state(names.classroom(i), present, dropped, seen.get(i),
-                                        now).value}
+               "state": classroom_state(names.classroom(i), where.present, where.dropped,
+                                        seen.get(i), now).value}
               for i in lesson.linked_classroom_ids]
     return json_response({"classrooms": states}, headers={"Cache-Control": "no-store"})
+
+
+async def _whereabouts(app: web.Application, lesson_id: int) -> Whereabouts:
+    """The lesson's classrooms in this node's Room and, with several nodes, in the others'
+    (a cascade's edges, or the origin when this node holds nothing of the lesson)."""
+    here = Whereabouts.of_room(app[LIVE].get(lesson_id))
+    shared = app.get(WHEREABOUTS)
+    if shared is None:
+        return here
+    try:
+        return here.merged(await shared.read(lesson_id))
+    except (RedisError, OSError):
+        return here  # Redis down: what this node knows
 
 
 async def terminal(request: web.Request) -> web.StreamResponse:

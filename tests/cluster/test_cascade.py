@@ -84,6 +84,21 @@ async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
                 return True
 
             await _until(all_receive, 40, "every receiver getting the teacher")
+
+            # The teacher's console lists every classroom as in the lesson, those the edge
+            # serves too, whichever node answers its poll.
+            async def console_states(node: KelianServer) -> list[str]:
+                async with http.get(
+                        f"{node.target.url}/lessons/{lesson.lesson_id}/classrooms.json",
+                        headers={"Authorization": f"Bearer {lesson.host.token}"}) as response:
+                    assert response.status == 200, await response.text()
+                    return [c["state"] for c in (await response.json())["classrooms"]]
+
+            async def console_sees_all() -> bool:
+                return [await console_states(node) for node in nodes] == [
+                    ["in_lesson"] * 2 * LIMIT] * len(nodes)
+
+            await _until(console_sees_all, 10, "the console seeing every classroom in")
             async def counted() -> dict[str, int]:
                 raw = await redis.hgetall(f"{prefix}room:{lesson.lesson_id}:receivers")
                 return {k.decode(): int(v) for k, v in raw.items()}

@@ -245,7 +245,10 @@ setInterval(pollWhereabouts, WHEREABOUTS_MS);
 
 function offlineTile(label) {
   const state = whereabouts.get(label) || "offline";
-  return el("li", { class: `point offline ${state}`, dataset: { classroom: label, state } },
+  // "in_lesson" without being in this Room: the classroom watches through another node (a
+  // broadcast's cascade), so it has no tile of its own here, only this note.
+  const cls = state === "in_lesson" ? "point elsewhere" : `point offline ${state}`;
+  return el("li", { class: cls, dataset: { classroom: label, state } },
     el("figure", { class: "tile placeholder" }, el("p", {}, t(`classroom_${state}`)), el("figcaption", {}, label)));
 }
 
