@@ -11,8 +11,10 @@ a player's do.
 
 Questions (the only text a broadcast's classroom sends) keep one list, the origin's: a question
 asked on an edge goes to the origin (`POST /cluster/lessons/{id}/questions`), and every
-question event of the origin's Room comes back to each edge (`POST …/mirror`), which tells its
-receivers: the teacher sees every classroom's questions, every classroom the answers.
+question event of the origin's Room comes back to each edge (`POST …/mirror`; the questions
+asked before the edge opened first, then each event in order, tried again while the edge cannot
+be reached), which tells its receivers: the teacher sees every classroom's questions, every
+classroom the answers.
 
 When the link drops (the origin ended the lesson, drained or died) the edge's Room closes: with
 4410 if the lesson ended, else with 4307, and its receivers are routed again.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from aiohttp import ClientError, ClientTimeout, web
@@ -55,6 +57,7 @@ NODE_HEADER = "X-Kelian-Node"  # the node asking, for the logs and the participa
 # The main programme, as WHEP plays it: camera, courseware (only once shown), microphone.
 PULLED = [SourceLabel.camera, SourceLabel.screen, SourceLabel.microphone]
 LINK_TIMEOUT_S = 10.0
+MIRROR_RETRY_S = (0.5, 1.0, 2.0, 4.0)  # then the edge is taken as gone (its link fails too)
 MAX_NODE_JSON = 16 * 1024
 _QUESTION_EVENT: TypeAdapter[actions.QuestionEvent] = TypeAdapter(actions.QuestionEvent)
 
@@ -76,8 +79,10 @@ async def serve_edge(request: web.Request) -> web.StreamResponse:
     session, answer = await attach_player(request.app[INGEST], room, f"node:{node}",
                                           f"edge {node}", ParticipantRole.inspector, None, offer,
                                           identity=f"edge:{node}")
-    session.relay = _QuestionRelay(placement, request.app[EDGES], edge_url,
-                                   room.lesson.lesson_id)
+    relay = _QuestionRelay(placement, edge_url, room.lesson.lesson_id,
+                           room.questions.values())
+    session.relay, session.on_end = relay, relay.end
+    request.app[EDGES].spawn(relay.run())
     log.info("lesson %d: edge node %s pulls the programme", room.lesson.lesson_id, node,
              extra={"lesson_id": room.lesson.lesson_id, "node": node,
                     "session": session.resource_id})
@@ -144,30 +149,51 @@ def setup(app: web.Application) -> None:
 
 
 class _QuestionRelay:
-    """On the origin, an edge's link participant's events: question events go to the edge."""
+    """On the origin, an edge's link participant's events: question events go to the edge, the
+    questions asked before it came first, one at a time in order, each tried again a few times
+    while the edge cannot be reached (a moment's outage must not cost its receivers a
+    question). Runs until the link's Session ends."""
 
-    def __init__(self, placement: Placement, tasks: Edges, edge_url: str, lesson_id: int):
-        self.placement, self.tasks, self.edge_url = placement, tasks, edge_url
-        self.lesson_id = lesson_id
+    def __init__(self, placement: Placement, edge_url: str, lesson_id: int,
+                 questions: Iterable[wire.QuestionOut]):
+        self.placement, self.edge_url, self.lesson_id = placement, edge_url, lesson_id
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        for question in questions:
+            self._queue.put_nowait(wire.to_wire(wire.QuestionAsked(question=question)))
 
     def __call__(self, event: wire.Event) -> None:
         if isinstance(event, wire.QuestionAsked | wire.QuestionAnswered
                       | wire.QuestionHighlighted):
-            self.tasks.spawn(self._post(wire.to_wire(event)))
+            self._queue.put_nowait(wire.to_wire(event))
 
-    async def _post(self, body: str) -> None:
+    async def end(self, _session: object, _reason: LeaveReason) -> None:
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while (body := await self._queue.get()) is not None:
+            for delay in (*MIRROR_RETRY_S, None):
+                if await self._post(body) or delay is None:
+                    break
+                await asyncio.sleep(delay)
+
+    async def _post(self, body: str) -> bool:
+        """True when done with the event: taken, or refused for good (the edge has no such
+        Room any more, or finds it garbled)."""
         try:
             async with self.placement.http.post(
                     f"{self.edge_url}/cluster/lessons/{self.lesson_id}/mirror", data=body,
                     headers={**await self.placement.node_headers(),
                              "Content-Type": "application/json"},
                     timeout=ClientTimeout(total=LINK_TIMEOUT_S)) as response:
-                if response.status != 204:
-                    log.warning("lesson %d: the edge at %s refused a question event: %s",
-                                self.lesson_id, self.edge_url, (await response.text())[:200])
+                if response.status == 204:
+                    return True
+                log.warning("lesson %d: the edge at %s refused a question event: %s",
+                            self.lesson_id, self.edge_url, (await response.text())[:200])
+                return response.status < 500
         except (ClientError, OSError, TimeoutError, RedisError) as exc:
             log.warning("lesson %d: a question event did not reach the edge at %s: %r",
                         self.lesson_id, self.edge_url, exc)
+            return False
 
 
 # The edge's side -------------------------------------------------------------------------------

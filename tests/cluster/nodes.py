@@ -112,6 +112,7 @@ class Member:
     media: MediaClient | None = None
     closes: list[tuple[float, int | None]] = field(default_factory=list)  # when, close code
     joins: list[float] = field(default_factory=list)  # when each join succeeded
+    state: dict[str, Any] = field(default_factory=dict)  # the room state of the last join
     errors: list[str] = field(default_factory=list)
     _turn: int = 0  # which of `urls` it tries
     _task: asyncio.Task[None] | None = None
@@ -144,6 +145,7 @@ class Member:
         if reply["type"] != "ok":
             await signal.close()
             raise AssertionError(f"{self.name}: join refused: {reply}")
+        self.state = reply.get("room") or {}
         self.media = MediaClient(signal)
         if self.sources:
             published = await self.media.publish(self.sources)

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import secrets
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -106,3 +107,42 @@ async def test_malformed_commands_are_ignored_and_good_ones_still_obeyed(
 async def _note(done: list[Command], command: Command) -> None:
     done.append(command)
     await asyncio.sleep(0)
+
+
+async def test_question_events_reach_an_edge_that_failed_for_a_moment_in_order(
+        node: TestClient, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    """The origin's sender to one edge: the questions asked before the edge came go first; an
+    edge answering 503 or unreachable gets the same event again, later ones wait their turn;
+    one it refuses for good (4xx) is not sent again; the Session's end stops the sender."""
+    from aiohttp import web
+
+    from server.cluster.cascade import _QuestionRelay
+    from server.signalling import schema as wire
+
+    got: list[str] = []
+    answers = iter([503, 503, 204, 400, 204])
+
+    async def mirror(request: web.Request) -> web.Response:
+        got.append((await request.json())["question"]["text"])
+        return web.Response(status=next(answers))
+
+    edge = web.Application()
+    edge.router.add_post("/cluster/lessons/7/mirror", mirror)
+    server = await aiohttp_server(edge)
+
+    def question(text: str) -> wire.QuestionOut:
+        return wire.QuestionOut(question_id=f"q-{text}", participant_id="p-1", name="一班",
+                                classroom="一班", text=text, at=datetime.now(UTC),
+                                answer=None, highlighted=False)
+
+    relay = _QuestionRelay(node.app[PLACEMENT], str(server.make_url("")).rstrip("/"), 7,
+                           [question("earlier")])
+    sender = asyncio.create_task(relay.run())
+    relay(wire.QuestionAsked(question=question("refused")))
+    relay(wire.QuestionAsked(question=question("last")))
+    relay(wire.ChatMessage(message=wire.ChatMessageOut(  # not a question: not sent
+        message_id="m-1", participant_id="p-1", name="x", text="no", at=datetime.now(UTC))))
+    await eventually(lambda: len(got) == 5, timeout=10)
+    assert got == ["earlier", "earlier", "earlier", "refused", "last"]
+    await relay.end(None, None)  # type: ignore[arg-type]
+    await asyncio.wait_for(sender, 2)
