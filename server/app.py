@@ -87,6 +87,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[LIVE].close()  # after on_shutdown closed the sockets with GOING_AWAY
     await attendance.close()  # the leaves of the closing Rooms included
+    await recordings.close()
 
 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:

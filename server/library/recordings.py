@@ -8,10 +8,12 @@ again from the database and the disk alone.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -63,17 +65,30 @@ def segment_files(directory: Path, recording: Recording) -> list[Path]:
 
 
 class DatabaseRecordings:
-    """The app's RecordingStore (server.live.recording)."""
+    """The app's RecordingStore (server.live.recording).
+
+    With several nodes a lesson's Room may move (a drain, a node that died): the node that
+    opens it next resumes the lesson's Recording where the last one stopped, under the same id
+    and in the same folder (on storage the nodes share), so the library gets one lesson, not
+    one piece per node. Where the folder is not visible (each node its own disk) a new
+    Recording starts, and the one left behind is closed by its own node."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], storage: LibraryStorage,
-                 node: str):
+                 node: str, *, unclaimed_after_s: float = 60.0):
         self.sessions = sessions
         self.storage = storage
         self.node = node
+        self.unclaimed_after_s = unclaimed_after_s  # a handed-on Recording nobody resumed
+        self._offsets: dict[str, float] = {}  # a resumed Recording's time before this node
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def begin(self, lesson_id: int) -> tuple[str, Path]:
-        directory = self.storage.recording_dir(lesson_id)
         async with self.sessions() as db:
+            resumed = await self._resume(db, lesson_id)
+            if resumed is not None:
+                await db.commit()
+                return media_id(resumed), self.storage.path(resumed.directory)
+            directory = self.storage.recording_dir(lesson_id)
             recording = Recording(lesson_id=lesson_id, state=RecordingState.recording,
                                   directory=self.storage.relative(directory), segments=[],
                                   node=self.node)
@@ -81,8 +96,31 @@ class DatabaseRecordings:
             await db.commit()
             return media_id(recording), directory
 
+    async def _resume(self, db: AsyncSession, lesson_id: int) -> Recording | None:
+        """Take over the lesson's Recording another node left running (it handed the Room on,
+        or died), if its files are here. Locked: the node that left it may be closing it."""
+        left = await db.scalar(
+            select(Recording).where(Recording.lesson_id == lesson_id,
+                                    Recording.state == RecordingState.recording,
+                                    Recording.node != self.node)
+            .order_by(Recording.id.desc()).limit(1).with_for_update())
+        if left is None:
+            return None
+        directory = self.storage.path(left.directory)
+        files = segment_files(directory, left) if directory.is_dir() else []
+        if left.segments and not files:
+            return None  # written on a disk this node does not see
+        self._offsets[media_id(left)] = await asyncio.to_thread(_end_of, directory,
+                                                                left.segments)
+        log.warning("lesson %d: recording %d resumed from node %s after %d segment(s)",
+                    lesson_id, left.id, left.node, len(files),
+                    extra={"lesson_id": lesson_id, "recording_id": left.id})
+        left.node = self.node
+        return left
+
     async def segment(self, recording_id: str, path: Path, start_s: float,
                       duration_s: float | None) -> None:
+        start_s += self._offsets.get(recording_id, 0.0)
         async with self.sessions() as db:
             recording = await db.get(Recording, row_id(recording_id))
             if recording is None:
@@ -94,13 +132,67 @@ class DatabaseRecordings:
             await db.commit()
 
     async def finish(self, recording_id: str, segments: Sequence[Path],
-                     error: str | None) -> None:
+                     error: str | None, handed_on: bool = False) -> None:
+        resumed = self._offsets.pop(recording_id, None) is not None
         async with self.sessions() as db:
-            recording = await db.get(Recording, row_id(recording_id))
-            if recording is None:
+            recording = await db.get(Recording, row_id(recording_id), with_for_update=True)
+            if recording is None or recording.node != self.node:
+                return  # another node resumed it meanwhile: it is that node's to close
+            if handed_on:  # the Room moved: the node opening it next resumes the Recording
+                self._spawn(self._close_unclaimed(recording.id))
                 return
-            await close_recording(db, self.storage, recording, list(segments), error)
+            files = segment_files(self.storage.path(recording.directory), recording) \
+                if resumed else list(segments)
+            await close_recording(db, self.storage, recording, files, error)
             await db.commit()
+
+    async def _close_unclaimed(self, row: int) -> None:
+        """A Recording handed on that no node resumed in time (the lesson ended meanwhile, or
+        the next node cannot see its files): closed here, as if it had stopped then."""
+        await asyncio.sleep(self.unclaimed_after_s)
+        async with self.sessions() as db:
+            recording = await db.get(Recording, row, with_for_update=True)
+            if recording is None or recording.node != self.node \
+                    or recording.state is not RecordingState.recording:
+                return
+            files = segment_files(self.storage.path(recording.directory), recording)
+            await close_recording(db, self.storage, recording, files)
+            await db.commit()
+            log.info("recording %d of lesson %d: no node resumed it; closed", row,
+                     recording.lesson_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Node shutdown: a Recording still waiting to be resumed stays `recording`; this
+        node's next start recovers it if nobody did."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _end_of(directory: Path, segments: list[dict[str, Any]]) -> float:
+    """Blocking: where a Recording's timeline stands after these segments, so segments written
+    after a resume sort after them. A segment a dead node never closed has no duration yet:
+    its packets tell."""
+    import av
+
+    end = 0.0
+    for segment in segments:
+        start, duration = float(segment["start_s"] or 0), segment["duration_s"]
+        if duration is None:
+            try:
+                with av.open(str(directory / segment["file"]), metadata_errors="ignore") as f:
+                    duration = max((float(p.pts * p.time_base) for p in f.demux()
+                                    if p.pts is not None and p.time_base is not None),
+                                   default=0.0)
+            except (av.FFmpegError, OSError):
+                duration = 0.0
+        end = max(end, start + float(duration))
+    return end
 
 
 async def close_recording(db: AsyncSession, storage: LibraryStorage, recording: Recording,

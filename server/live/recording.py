@@ -44,8 +44,10 @@ class RecordingStore(Protocol):
         """A segment file opened (duration None) or closed."""
 
     async def finish(self, recording_id: str, segments: Sequence[Path],
-                     error: str | None) -> None:
-        """The Recording ended (with `error` if the media plane gave up on it)."""
+                     error: str | None, handed_on: bool = False) -> None:
+        """The Recording ended (with `error` if the media plane gave up on it), or this node
+        stopped writing it because the Room moved to another node (`handed_on`), which
+        resumes it."""
 
 
 def choose_feeds(publications: Iterable[tuple[PublicationInfo, ParticipantRole]]) -> Feeds:
@@ -93,8 +95,9 @@ class RoomRecorder:
                      directory, extra={"lesson_id": self.lesson_id, "recording_id": recording_id})
             return True
 
-    async def stop(self, error: str | None = None) -> bool:
-        """Stop recording (files flushed and closed); False if it was not running."""
+    async def stop(self, error: str | None = None, handed_on: bool = False) -> bool:
+        """Stop recording (files flushed and closed); False if it was not running.
+        `handed_on`: the Room moves to another node, which goes on with this Recording."""
         async with self._lock:
             recording_id = self.recording_id
             if recording_id is None:
@@ -107,7 +110,7 @@ class RoomRecorder:
                               recording_id)
                 segments, error = [], error or f"stopping failed: {exc}"
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._store.finish(recording_id, segments, error)
+            await self._store.finish(recording_id, segments, error, handed_on)
             log.info("lesson %d: recording %s stopped (%d segments)", self.lesson_id,
                      recording_id, len(segments),
                      extra={"lesson_id": self.lesson_id, "recording_id": recording_id,

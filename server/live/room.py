@@ -536,7 +536,7 @@ class LiveRoom:
             participant.outbox.close(code, reason)
         if self.recorder is not None:  # its files are closed before the Room's Transports
             try:
-                await self.recorder.stop()
+                await self.recorder.stop(handed_on=reason is LeaveReason.moved)
             except Exception:
                 log.exception("%s: stopping the recording failed", self.lesson.room_id)
         self.participants.clear()

@@ -7,12 +7,14 @@ reconnect as terminals do):
 2. `kelian node drain` on that node: everyone is sent elsewhere (4307) and receives again within
    a few seconds, the Room and the recording go on on another node;
 3. that node is SIGKILLed: the lesson is placed again on the last node within 10 s and every
-   participant receives again by itself; the recording goes on there too.
+   participant receives again by itself; the recording goes on there too, in the same
+   Recording: the lesson ends with one Recording holding every node's segments.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
 from loadtest.kelian import KelianServer, Target
-from loadtest.seed import SeededLesson, seed_classrooms
+from loadtest.seed import SeededLesson, end_lesson, seed_classrooms
 from server.cluster import request_drain
 
 from .nodes import (
@@ -79,21 +81,28 @@ async def _until(predicate: Callable[[], object], timeout: float, what: str) -> 
         await asyncio.sleep(0.1)
 
 
-async def _recordings(db_url: str, lesson_id: int) -> list[tuple[str, str]]:
+async def _fetch(db_url: str, query: str, *args: object) -> list[asyncpg.Record]:
     dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     try:
-        rows = await connection.fetch(
-            "SELECT node, state FROM recording WHERE lesson_id = $1 ORDER BY id", lesson_id)
+        return await connection.fetch(query, *args)
     finally:
         await connection.close()
-    return [(row["node"], row["state"]) for row in rows]
+
+
+async def _recordings(db_url: str, lesson_id: int) -> list[tuple[str, str, list[str], str]]:
+    """(node, state, segment files, directory) of the lesson's Recordings, oldest first."""
+    rows = await _fetch(db_url, "SELECT node, state, segments, directory FROM recording "
+                        "WHERE lesson_id = $1 ORDER BY id", lesson_id)
+    return [(row["node"], row["state"], [s["file"] for s in json.loads(row["segments"])],
+             row["directory"]) for row in rows]
 
 
 async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
         nodes: list[KelianServer], shared_redis: tuple[str, str], db_url: str,
-        loopback_peers: None) -> None:
+        loopback_peers: None, tmp_path: Path) -> None:
     url, prefix = shared_redis
+    library = tmp_path / "library"  # the nodes' shared library folder (the fixture's)
     redis = Redis.from_url(url)
     by_id = {node_id(server): server for server in nodes}
     lesson: SeededLesson = (await seed_classrooms(Target(nodes[0].target.url,
@@ -127,6 +136,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
         try:
             for m in everyone:
                 m.start()
+            first_join = await _until(lambda: teacher.joins, 20, "the teacher in")
             # 1. One Room, on the node the lesson was placed on; media flows between all.
             await _until(lambda: all_receive(0), 40, "everyone receiving")
             await _until(lambda: _rooms_on(redis, prefix, {n: int(n == first_owner)
@@ -159,15 +169,43 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
                   f"after {replaced - killed_at:.1f} s, everyone back after "
                   f"{back - killed_at:.1f} s")
 
-            # The recording went on, in a new Recording of the same lesson on each node.
-            recordings = await _recordings(db_url, lesson.lesson_id)
-            recorded_on = [node for node, _ in recordings]
-            assert {first_owner, second_owner, third_owner} <= set(recorded_on), recordings
-            # The drained node closed its Recording properly; the killed one left its open
-            # (its node finds it when it restarts); the last node's is running.
-            states = dict(recordings)
-            assert states[first_owner] == "stopped" and states[third_owner] == "recording", \
-                recordings
+            # The recording went on: one Recording of the lesson, resumed by each node that
+            # took the Room over (their library folder is shared), running on the last.
+            await asyncio.sleep(3)  # a few seconds recorded there too
+            [(node, state, files, _)] = await _recordings(db_url, lesson.lesson_id)
+            assert (node, state) == (third_owner, "recording")
+            # The lesson ends: the Recording closes with every node's segments, in the order
+            # written, and becomes one library item.
+            await end_lesson(Target(by_id[first_owner].target.url), lesson.host,
+                             lesson.lesson_id)  # through a node that holds nothing now
+
+            async def closed() -> bool:
+                return (await _recordings(db_url, lesson.lesson_id))[0][1] == "stopped"
+
+            await _until(closed, 20, "the recording closed")
+            [(_, _, files, directory)] = await _recordings(db_url, lesson.lesson_id)
+            folder = library / directory
+            assert files == sorted(files) and len(files) >= 3, files
+            assert all((folder / f).stat().st_size > 0 for f in files), files
+            query = "SELECT state, duration_s, error FROM resource WHERE lesson_id = $1"
+
+            async def transcoded() -> bool:
+                [resource] = await _fetch(db_url, query, lesson.lesson_id)
+                return resource["state"] != "processing"
+
+            await _until(transcoded, 120, "the recording transcoded")
+            [resource] = await _fetch(db_url, query, lesson.lesson_id)
+            recorded = time.monotonic() - first_join
+            pieces = [_plays_for(folder / f) for f in files]
+            print(f"one recording of {len(files)} segments over three nodes: {files}, "
+                  f"{[round(p, 1) for p in pieces]} s; {resource['duration_s']:.1f} s in the "
+                  f"library of {recorded:.1f} s taught")
+            # The library's item plays the pieces the three nodes wrote, one after the other
+            # (not the gaps while the Room moved); the killed node's unclosed piece included.
+            assert resource["state"] == "ready", resource["error"]
+            assert all(p > 0 for p in pieces), pieces
+            assert sum(pieces) - 0.5 < resource["duration_s"] < sum(pieces) + 1.5, \
+                (resource, pieces)
         except BaseException:
             await print_state(everyone, nodes)
             raise
@@ -185,3 +223,14 @@ async def _rooms_on(redis: Redis, prefix: str, expected: dict[str, int]) -> bool
 async def _placed_on_live(redis: Redis, prefix: str, lesson_id: int, gone: set[str]) -> bool:
     owner = await placed(redis, prefix, lesson_id)
     return owner is not None and owner not in gone
+
+
+def _plays_for(path: Path) -> float:
+    """Seconds of media in a segment file, from its packets (a killed node's has no header
+    saying it)."""
+    import av
+
+    with av.open(str(path)) as container:
+        times = [float(p.pts * p.time_base) for p in container.demux()
+                 if p.pts is not None and p.time_base is not None]
+    return max(times) - min(times) if times else 0.0
