@@ -6,8 +6,11 @@ to look for (cleaned while reading); `node:<id>:drain`, set by `kelian node drai
 takes no new Rooms or participants; a restarted node starts undrained); `room:<lesson id>`,
 the node holding a Room; `room:<lesson id>:lock`, held for a moment while a Room's node is
 chosen; `room:<lesson id>:receivers` (a broadcast's receivers per node) and `:edges` (the
-nodes that serve it besides its origin), for the cascade; and `cluster-secret`, which the nodes
-show each other. Commands between nodes go over the channels `node:<id>:do` (commands.py).
+nodes that serve it besides its origin), for the cascade; `room:<lesson id>:classrooms`, where
+its classrooms are (whereabouts.py); `ingest:<resource id>`, the node of a WHIP or WHEP Session;
+`waiting:<classroom id>`, the node where a classroom's encoder waits for its lesson; and
+`cluster-secret`, which the nodes show each other. Commands between nodes go over the channels
+`node:<id>:do` (commands.py).
 """
 
 from __future__ import annotations
@@ -182,10 +185,11 @@ class NodeRegistry:
         return await read_nodes(self._redis, self.prefix)
 
     async def place(self, lesson_id: int, *, capacity: Capacity | None = None,
-                    lock_s: float = 5.0) -> NodeLoad | None:
+                    lock_s: float = 5.0, prefer: str | None = None) -> NodeLoad | None:
         """The node holding the lesson's Room: where it is already while that node is alive
-        and not draining, else the one with the most headroom, recorded for the next caller.
-        None when no node is alive. Raises RedisError or OSError when Redis is down."""
+        and not draining, else `prefer` (where its classroom's encoder waits) on the same
+        terms, else the one with the most headroom; recorded for the next caller. None when
+        no node is alive. Raises RedisError or OSError when Redis is down."""
         room = f"{self.prefix}room:{lesson_id}"
         lock, token = f"{room}:lock", secrets.token_hex(8)
         deadline = asyncio.get_running_loop().time() + lock_s
@@ -196,7 +200,7 @@ class NodeRegistry:
             await asyncio.sleep(0.05)
         try:
             owner = await self._redis.get(room)
-            sticky = owner.decode() if owner is not None else None
+            sticky = owner.decode() if owner is not None else prefer
             chosen = choose_node(await self.nodes(), now=self._clock(),
                                  stale_after_s=self.ttl_s, sticky=sticky, capacity=capacity)
             if chosen is None:
@@ -208,10 +212,12 @@ class NodeRegistry:
 
     async def where(self, lesson_id: int) -> NodeLoad | None:
         """The live node the lesson's Room is placed on, if any (placing nothing)."""
-        owner = await self._redis.get(f"{self.prefix}room:{lesson_id}")
-        if owner is None:
+        return await self._live_node(await self._redis.get(f"{self.prefix}room:{lesson_id}"))
+
+    async def _live_node(self, node_id: bytes | None) -> NodeLoad | None:
+        if node_id is None:
             return None
-        return next((n for n in await self.nodes() if n.node_id == owner.decode()
+        return next((n for n in await self.nodes() if n.node_id == node_id.decode()
                      and alive(n, self._clock(), self.ttl_s)), None)
 
     async def claim(self, lesson_ids: list[int]) -> list[int]:
@@ -287,6 +293,34 @@ class NodeRegistry:
             await self._redis.expire(edges_key, ROOM_TTL_S)
             await self.count_receiver(lesson_id, chosen.node_id)
         return chosen
+
+    # Ingest: WHIP/WHEP Sessions and waiting encoders ------------------------------------------
+
+    async def note_session(self, resource_id: str, here: bool) -> None:
+        """A WHIP or WHEP Session begins (`here`) or ends on this node: a DELETE reaching
+        another node finds it."""
+        key = f"{self.prefix}ingest:{resource_id}"
+        if here:
+            await self._redis.set(key, self.node_id, ex=ROOM_TTL_S)
+        else:
+            await self._redis.eval(_UNLOCK, 1, key, self.node_id)  # type: ignore[misc]
+
+    async def session_node(self, resource_id: str) -> NodeLoad | None:
+        """The live node with this Session, if any."""
+        return await self._live_node(await self._redis.get(f"{self.prefix}ingest:{resource_id}"))
+
+    async def note_waiting(self, classroom_id: int, waiting: bool) -> None:
+        """A classroom's encoder waits for its lesson on this node (or no longer does): the
+        lesson, when it starts, is placed here (`place(prefer=…)`)."""
+        key = f"{self.prefix}waiting:{classroom_id}"
+        if waiting:
+            await self._redis.set(key, self.node_id, ex=ROOM_TTL_S)
+        else:
+            await self._redis.eval(_UNLOCK, 1, key, self.node_id)  # type: ignore[misc]
+
+    async def waiting_node(self, classroom_id: int) -> str | None:
+        node = await self._redis.get(f"{self.prefix}waiting:{classroom_id}")
+        return node.decode() if node is not None else None
 
     async def unplace(self, lesson_id: int) -> None:
         """Forget where the lesson's Room is (if it is here): its next join places it again,

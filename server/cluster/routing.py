@@ -72,12 +72,15 @@ class Placement:
     def node_id(self) -> str:
         return self.registry.node_id
 
-    async def owner(self, lesson_id: int) -> NodeLoad | None:
+    async def owner(self, lesson_id: int, classroom_id: int | None = None) -> NodeLoad | None:
         """The other node that holds (or now gets) the lesson's Room; None when it is this node,
         or no node is alive, or Redis cannot be reached (this node serves it then, unless it
-        drains: NoNode)."""
+        drains: NoNode). A new Room goes where the encoder of `classroom_id` (the lesson's
+        hub classroom) waits, if it does."""
         try:
-            node = await self.registry.place(lesson_id)
+            prefer = await self.registry.waiting_node(classroom_id) \
+                if classroom_id is not None else None
+            node = await self.registry.place(lesson_id, prefer=prefer)
         except (RedisError, OSError) as exc:
             log.warning("lesson %d: Redis unreachable (%s); served here", lesson_id, exc)
             return None
@@ -125,7 +128,7 @@ class Placement:
     async def open_elsewhere(self, lesson: LessonInfo) -> bool:
         """Have the lesson's node open its Room, if that is another node; False: open it here."""
         try:
-            owner = await self.owner(lesson.lesson_id)
+            owner = await self.owner(lesson.lesson_id, lesson.host_classroom_id)
         except NoNode:
             return False  # opened here all the same: the lesson starts now
         if owner is None:

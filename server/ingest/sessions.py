@@ -107,13 +107,19 @@ class Sessions:
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # With several nodes: told of each Session added (True) and forgotten (nodes.py).
+        self.noted: Callable[[str, bool], None] | None = None
 
     def add(self, session: Session) -> None:
         self._by_id[session.resource_id] = session
+        if self.noted is not None:
+            self.noted(session.resource_id, True)
 
     def forget(self, session: Session) -> None:
         if self._by_id.get(session.resource_id) is session:
             del self._by_id[session.resource_id]
+            if self.noted is not None:
+                self.noted(session.resource_id, False)
 
     def find(self, kind: SessionKind, owner: str, resource_id: str) -> Session | None:
         session = self._by_id.get(resource_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,9 @@ class Standby:
         self._waiting: dict[str, _Encoder] = {}  # by media id: those in the standby Room now
         self._placing = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # With several nodes: told when a classroom gets its first encoder here (True) and
+        # loses its last (False), so its lessons are placed on this node (nodes.py).
+        self.noted: Callable[[int, bool], None] | None = None
 
     async def open(self) -> None:
         self._room = await self.live.media.open_room(STANDBY_ROOM, self._on_media_event)
@@ -85,9 +88,8 @@ class Standby:
         except MediaError as err:
             await room.remove_participant(encoder.media_id, CloseReason.requested)
             raise IngestError(*signal_status(media_failure(err))) from None
-        self._encoders[session] = encoder
+        self._add(session, encoder)
         self._waiting[encoder.media_id] = encoder
-        session.standby = self
         log.info("source %d waits for a lesson of its classroom", source.source_id,
                  extra={"source_id": source.source_id, "session": session.resource_id})
         self._place_soon()  # a lesson may have opened while the offer was being answered
@@ -95,8 +97,15 @@ class Standby:
 
     def track(self, session: Session, source: SourceInfo, offer: str) -> None:
         """A Session that went straight into a live lesson: it comes here when that ends."""
-        self._encoders[session] = _Encoder(session, source, offer)
+        self._add(session, _Encoder(session, source, offer))
+
+    def _add(self, session: Session, encoder: _Encoder) -> None:
+        classroom = encoder.source.classroom_id
+        first = not any(e.source.classroom_id == classroom for e in self._encoders.values())
+        self._encoders[session] = encoder
         session.standby = self
+        if first and self.noted is not None:
+            self.noted(classroom, True)
 
     def take_back(self, session: Session) -> bool:
         """At the end of its lesson (synchronously, before that Room's media closes): move the
@@ -122,8 +131,13 @@ class Standby:
     def forget(self, session: Session) -> None:
         """The Session ended."""
         encoder = self._encoders.pop(session, None)
-        if encoder is not None:
-            self._waiting.pop(encoder.media_id, None)
+        if encoder is None:
+            return
+        self._waiting.pop(encoder.media_id, None)
+        classroom = encoder.source.classroom_id
+        last = not any(e.source.classroom_id == classroom for e in self._encoders.values())
+        if last and self.noted is not None:
+            self.noted(classroom, False)
 
     async def release(self, session: Session) -> None:
         """A waiting Session ended (DELETE, replaced, revoked): close its Transport."""

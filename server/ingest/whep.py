@@ -49,6 +49,7 @@ from .common import (
     signal_status,
     unauthorized,
 )
+from .nodes import lesson_node, pass_on, pass_to_session
 from .sessions import INGEST, Session, SessionKind, Sessions
 
 log = logging.getLogger("kelian.ingest.whep")
@@ -110,6 +111,9 @@ async def play(request: web.Request) -> web.StreamResponse:
             admission = await admit(db, who, lesson_id)
         except SignalError as err:
             raise IngestError(*signal_status(err)) from None
+        node = await lesson_node(request, lesson_id)
+        if node is not None:  # admitted there again, and audited there
+            return await pass_on(request, node, offer.encode())
         if admission.role is rules.ParticipantRole.inspector:  # every inspection is on record
             audit.record(db, AuditTag.lesson_inspected, who, f"lesson:{lesson_id}", via="whep")
             await db.commit()
@@ -180,13 +184,12 @@ def _inspection_ended(app: web.Application, who: Principal, lesson_id: int
     return record
 
 
-async def _own_session(request: web.Request) -> Session:
+async def _own_session(request: web.Request) -> Session | None:
+    """The request's Session, if it is on this node."""
     who = await _principal(request)
     session = request.app[INGEST].find(SessionKind.whep, request.match_info["lesson_id"],
                                        request.match_info["resource"])
-    if session is None:
-        raise IngestError(404, "no such WHEP session (it ended, or the lesson did)")
-    if session.principal != who.audit_name:
+    if session is not None and session.principal != who.audit_name:
         raise IngestError(403, "this WHEP session was started with other credentials")
     return session
 
@@ -194,13 +197,16 @@ async def _own_session(request: web.Request) -> Session:
 @endpoint
 async def stop(request: web.Request) -> web.StreamResponse:
     session = await _own_session(request)
+    if session is None:
+        return await pass_to_session(request, "WHEP")
     await session.stop(LeaveReason.left)
     return reply(200)
 
 
 @endpoint
 async def patch(request: web.Request) -> web.StreamResponse:
-    await _own_session(request)
+    if await _own_session(request) is None:
+        return await pass_to_session(request, "WHEP")
     return patch_not_supported(request)
 
 

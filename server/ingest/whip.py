@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ..keys import LIVE, SESSIONS
+from ..cluster.load import NodeLoad
+from ..keys import LIVE, PLACEMENT, SESSIONS
 from ..models import Classroom, Source, SourceKind
 from ..signalling.codes import LeaveReason
 from .common import (
@@ -37,7 +38,8 @@ from .common import (
     reply,
     unauthorized,
 )
-from .publish import SourceInfo, SourceSeat
+from .nodes import lesson_node, pass_on, pass_to_session
+from .publish import SourceInfo, SourceSeat, live_lesson
 from .sessions import INGEST, Session, SessionKind
 from .standby import STANDBY
 
@@ -78,6 +80,9 @@ async def publish(request: web.Request) -> web.StreamResponse:
     async with request.app[SESSIONS]() as db:
         source = SourceInfo.of(await _source(db, key))
     offer = await read_sdp(request)
+    node = await _lesson_node(request, source)
+    if node is not None:
+        return await pass_on(request, node, offer.encode())
     registry, standby = request.app[INGEST], request.app[STANDBY]
     try:
         seat = await SourceSeat.prepare(request.app[LIVE], request.app[SESSIONS], source, offer)
@@ -102,6 +107,20 @@ async def publish(request: web.Request) -> web.StreamResponse:
                    ice_server_links(request, source.identity))
 
 
+async def _lesson_node(request: web.Request, source: SourceInfo) -> NodeLoad | None:
+    """With several nodes: the other node holding the Room of the classroom's live lesson.
+    None: this node serves it, or no lesson is live (the encoder waits here)."""
+    if request.app.get(PLACEMENT) is None:
+        return None
+    async with request.app[SESSIONS]() as db:
+        try:
+            lesson, _ = await live_lesson(db, source.classroom_id)
+        except IngestError:
+            return None
+        lesson_id, host = lesson.id, lesson.host_classroom_id
+    return await lesson_node(request, lesson_id, host)
+
+
 async def _wait(request: web.Request, key: str, source: SourceInfo, offer: str
                 ) -> web.StreamResponse:
     """No lesson of the classroom is live: connect the encoder and let it wait for one."""
@@ -122,23 +141,23 @@ async def _replace_waiting(request: web.Request, source: SourceInfo) -> None:
             await session.stop(LeaveReason.replaced)
 
 
-def _session(request: web.Request, key: str) -> Session:
-    session = request.app[INGEST].find(SessionKind.whip, key, request.match_info["resource"])
-    if session is None:
-        raise IngestError(404, "no such WHIP session (it ended, or the lesson did)")
-    return session
+def _session(request: web.Request, key: str) -> Session | None:
+    return request.app[INGEST].find(SessionKind.whip, key, request.match_info["resource"])
 
 
 @endpoint
 async def stop(request: web.Request) -> web.StreamResponse:
     session = _session(request, _check_key(request))
+    if session is None:
+        return await pass_to_session(request, "WHIP")
     await session.stop(LeaveReason.left)
     return reply(200)
 
 
 @endpoint
 async def patch(request: web.Request) -> web.StreamResponse:
-    _session(request, _check_key(request))
+    if _session(request, _check_key(request)) is None:
+        return await pass_to_session(request, "WHIP")
     return patch_not_supported(request)
 
 

@@ -194,7 +194,7 @@ class LessonScheduler:
                     continue
                 audit.record(db, AuditTag.lesson_started, ACTOR, f"lesson:{lesson.id}")
                 await self._live.start(LessonInfo(lesson.id, lesson.title, lesson.kind,
-                                                  record_now))
+                                                  record_now, lesson.host_classroom_id))
                 try:
                     await db.commit()
                 except BaseException:

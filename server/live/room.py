@@ -82,6 +82,7 @@ class LessonInfo:
     title: str
     kind: LessonKind
     record: bool = False  # start recording when the Room opens
+    host_classroom_id: int | None = None  # with several nodes: placed where its encoder waits
 
     @property
     def room_id(self) -> str:

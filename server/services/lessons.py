@@ -53,7 +53,8 @@ async def start_lesson(db: AsyncSession, who: Principal, lesson_id: int,
         await db.rollback()
         raise KelianError(ErrorCode.conflict, "Only a scheduled lesson can be started")
     audit.record(db, AuditTag.lesson_started, who, f"lesson:{lesson_id}")
-    await live.start(LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record))
+    await live.start(LessonInfo(lesson.id, lesson.title, lesson.kind, lesson.record,
+                                 lesson.host_classroom_id))
     try:
         await db.commit()
     except BaseException:
