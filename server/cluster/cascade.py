@@ -253,12 +253,11 @@ class Edges:
         lesson_id = room.lesson.lesson_id
         async with self.app[SESSIONS]() as db:
             lesson = await db.scalar(select(Lesson).where(Lesson.id == lesson_id)
-                                     .options(selectinload(Lesson.teacher),
-                                              selectinload(Lesson.host_classroom)))
+                                     .options(selectinload(Lesson.teacher)))
             teacher = lesson.teacher.display_name if lesson is not None else "?"
-            classroom = lesson.host_classroom.name if lesson is not None else None
+        # It stands for the teacher, a person: shown by name, as on the origin.
         origin = Participant(identity=f"origin:{lesson_id}", name=teacher,
-                             role=ParticipantRole.host, classroom=classroom,
+                             role=ParticipantRole.host, classroom=None,
                              outbox=_OriginLink(self, lesson_id), reception=frozenset)
         await room.join(origin)
         try:

@@ -26,10 +26,10 @@ from tests.pages.test_live_browser import (
     PATIENCE_S,
     TV,
     Screen,
-    _issue_tokens,
     _todays_dedicated_lesson,
     decodes,
     eventually,
+    issue_tokens,
 )
 
 pytestmark = pytest.mark.browser
@@ -95,7 +95,7 @@ def test_a_terminal_plays_an_rtmp_encoder(browser: Any, server: str,  # noqa: F8
             "classroom_id": lesson["host_classroom_id"], "name": ENCODER, "kind": "rtmp",
             "role": "teacher"})
         encoder = push(source["stream_key"])
-        token = _issue_tokens(admin, lesson["linked_classroom_ids"][:1])[0]
+        token = issue_tokens(admin, lesson["linked_classroom_ids"][:1])[0]
         point.page.goto(f"{server}/terminal#token={token}")
         expect(point.page.get_by_text("下一节课")).to_be_visible()
 

@@ -22,10 +22,10 @@ from tests.pages.test_live_browser import (
     PATIENCE_S,
     TV,
     Screen,
-    _issue_tokens,
     _todays_dedicated_lesson,
     decodes,
     eventually,
+    issue_tokens,
 )
 
 from .camera import Camera, require_gstreamer
@@ -73,7 +73,7 @@ def test_a_terminal_plays_an_rtsp_camera_and_resumes_after_it_drops(
         _post(admin, "/api/v1/sources", {
             "classroom_id": lesson["host_classroom_id"], "name": CAMERA, "kind": "rtsp",
             "role": "teacher", "url": camera.url()})
-        token = _issue_tokens(admin, lesson["linked_classroom_ids"][:1])[0]
+        token = issue_tokens(admin, lesson["linked_classroom_ids"][:1])[0]
         point.page.goto(f"{server}/terminal#token={token}")
         expect(point.page.get_by_text("下一节课")).to_be_visible()
 

@@ -168,12 +168,12 @@ def lesson_and_terminals(browser: Any, base: str, classrooms: int = 2
     try:
         admin.sign_in("admin", "kelian-admin")
         lesson = _todays_dedicated_lesson(admin)
-        return lesson, _issue_tokens(admin, lesson["linked_classroom_ids"][:classrooms])
+        return lesson, issue_tokens(admin, lesson["linked_classroom_ids"][:classrooms])
     finally:
         admin.close()
 
 
-def _issue_tokens(admin: Screen, classroom_ids: list[int]) -> list[str]:
+def issue_tokens(admin: Screen, classroom_ids: list[int]) -> list[str]:
     tokens = []
     for classroom_id in classroom_ids:
         terminal = admin.api("GET", f"/api/v1/terminals?classroom_id={classroom_id}")["items"][0]
@@ -414,7 +414,7 @@ def test_a_famous_school_broadcast_with_questions_from_an_observer(browser: Any,
         headers={"X-CSRF-Token": csrf})
     assert invited.ok, invited.text()
     point = next(c for c in lesson["linked_classroom_ids"])
-    [token] = _issue_tokens(admin, [point])
+    [token] = issue_tokens(admin, [point])
     admin.close()
 
     teacher = Screen(browser, server, LAPTOP, "teacher")

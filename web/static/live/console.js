@@ -247,9 +247,11 @@ function offlineTile(label) {
   const state = whereabouts.get(label) || "offline";
   // "in_lesson" without being in this Room: the classroom watches through another node (a
   // broadcast's cascade), so it has no tile of its own here, only this note.
-  const cls = state === "in_lesson" ? "point elsewhere" : `point offline ${state}`;
+  const elsewhere = state === "in_lesson";
+  const cls = elsewhere ? "point elsewhere" : `point offline ${state}`;
+  const text = elsewhere ? t("state_online") : t(`classroom_${state}`);  // as its tile here would
   return el("li", { class: cls, dataset: { classroom: label, state } },
-    el("figure", { class: "tile placeholder" }, el("p", {}, t(`classroom_${state}`)), el("figcaption", {}, label)));
+    el("figure", { class: "tile placeholder" }, el("p", {}, text), el("figcaption", {}, label)));
 }
 
 function pointTile(room, p, video) {
