@@ -18,6 +18,7 @@ from enum import StrEnum
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ..waits import wait_for_event
 from .registry import PREFIX, connect
 
 log = logging.getLogger("kelian.cluster.commands")
@@ -78,8 +79,7 @@ class NodeCommands:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="kelian-node-commands")
             # Commands sent before the subscription would be lost: wait for it (briefly).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), 3)
+            await wait_for_event(self._subscribed, 3)
 
     async def send(self, node_id: str, command: Command) -> bool:
         """Whether a node listened. Raises RedisError or OSError when Redis is down."""

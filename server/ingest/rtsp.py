@@ -16,7 +16,6 @@ the same. A disabled Source takes effect at the next look; its running pull stop
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from ..live.rules import ParticipantRole
 from ..models import Classroom, Lesson, Source, SourceKind, lesson_classroom
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
+from ..waits import wait_for_event
 from .common import IngestError
 from .publish import SourceInfo, SourceSeat, concerned, live_lesson
 
@@ -271,8 +271,7 @@ class RtspSupervisor:
                 await self.reconcile()
             except Exception:  # the next look may do better (e.g. the database was busy)
                 log.exception("looking for RTSP sources failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.poll_s)
+            await wait_for_event(self._wake, self.policy.poll_s)
             self._wake.clear()
 
     async def reconcile(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..waits import wait_for_event
 from .errors import JobError, JobErrorCode, JobStopped
 from .notify import Notifier
 from .queue import JobQueue
@@ -185,8 +186,7 @@ class JobRunner:
                     log.warning("job queue unreachable (%r); retrying every %.0f s", exc, self.poll_s)
                 failing = True
             self.waiting.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            await wait_for_event(self._wake, self.poll_s)
             self.waiting.clear()
 
     def _launch(self, claim: Claim) -> None:
