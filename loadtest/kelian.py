@@ -169,8 +169,9 @@ class KelianServer:
             self.process.kill()
             self.process.wait()
 
-    def stop(self) -> None:
-        """SIGTERM (aiohttp shuts down gracefully), then SIGKILL after 20 s; remove the folder."""
+    def terminate(self) -> None:
+        """SIGTERM (aiohttp shuts down gracefully), then SIGKILL after 20 s; the folder stays
+        until `stop`."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -178,4 +179,8 @@ class KelianServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def stop(self) -> None:
+        """`terminate`, and remove the folder."""
+        self.terminate()
         shutil.rmtree(self.dir, ignore_errors=True)

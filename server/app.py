@@ -145,6 +145,12 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         await registry.stop()
 
 
+async def _hand_over(app: web.Application) -> None:
+    from .cluster.drain import hand_over
+
+    await hand_over(app)
+
+
 async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     """The lesson scheduler (server/lifecycle/scheduler.py), unless turned off."""
     settings = app[SETTINGS]
@@ -199,6 +205,9 @@ def create_app(settings: Settings,
     app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_jobs(job_kinds))
+    # Before the sockets close (signalling's own on_shutdown): with another node alive, a
+    # stopping node hands its lessons over to it, as a drain does.
+    app.on_shutdown.append(_hand_over)
     app.on_response_prepare.append(security_headers)
     setup_templates(app, settings.web_dir / "templates")
     app.router.add_static("/static/", settings.web_dir / "static", name="static")

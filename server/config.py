@@ -49,6 +49,10 @@ class Settings:
     redis_prefix: str = field(
         default="kelian:", metadata={"doc": "Prefix of Kelian's Redis keys and channels."}
     )
+    node_host: str = field(
+        default="", metadata={"doc": "Address the other nodes reach this one at; empty: HOST, "
+                                     "or the machine's name when HOST is a wildcard."}
+    )
     node_heartbeat_s: int = field(
         default=2, metadata={"doc": "How often a node writes its heartbeat to Redis, in seconds."}
     )

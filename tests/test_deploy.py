@@ -135,22 +135,29 @@ def test_workers_scale_on_cpu_and_turn_has_udp_and_tls_on_443() -> None:
     assert "--use-auth-secret" in coturn
 
 
-def test_the_compose_file_runs_one_school_server() -> None:
+def test_the_compose_file_runs_one_school_server_on_two_nodes() -> None:
     [compose] = _docs(DEPLOY / "compose.yaml")
     services = compose["services"]
-    assert {"kelian", "worker", "migrate", "postgres", "redis", "coturn", "caddy"} <= set(services)
-    assert services["kelian"]["command"] == ["serve"]
+    assert {"kelian", "kelian-2", "worker", "migrate", "postgres", "redis", "coturn",
+            "caddy"} <= set(services)
+    assert services["kelian"]["command"] == services["kelian-2"]["command"] == ["serve"]
     assert services["worker"]["command"] == ["worker"]
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert services["kelian"]["build"]["dockerfile"] == "deploy/Dockerfile"
     assert services["kelian"]["network_mode"] == "host"
-    for name in ("kelian", "worker", "migrate"):
+    ports = set()
+    for name in ("kelian", "kelian-2", "worker", "migrate"):
         env = {k: _substituted(v) for k, v in services[name]["environment"].items()}
         assert set(env) <= SETTINGS
-        load_settings(env=env)
+        settings = load_settings(env=env)
+        if name.startswith("kelian"):  # nodes on one Redis, each on its own port
+            assert settings.redis_url and settings.node_host == "127.0.0.1"
+            ports.add(settings.port)
+    assert ports == {8080, 8081}
     assert "--use-auth-secret" in services["coturn"]["command"]
     caddyfile = (DEPLOY / "compose" / "Caddyfile").read_text(encoding="utf-8")
-    assert "reverse_proxy 127.0.0.1:8080" in caddyfile and "health_uri /readyz" in caddyfile
+    assert "reverse_proxy 127.0.0.1:8080 127.0.0.1:8081" in caddyfile
+    assert "health_uri /readyz" in caddyfile
 
 
 def test_the_dockerfile_is_multi_stage_non_root_and_checks_health() -> None:

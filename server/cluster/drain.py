@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ..health import DRAINING
 from ..keys import LIVE, REGISTRY
 from ..live.room import LessonInfo
 from ..models import LessonKind
 from ..signalling.codes import CloseCode, LeaveReason
 from ..signalling.connection import SOCKETS
 from .commands import Command, Op
+from .placement import alive
 
 log = logging.getLogger("kelian.cluster.drain")
 
@@ -32,6 +35,28 @@ async def drain_node(app: web.Application) -> None:
     rooms = await app[LIVE].move_away()
     sockets = app[SOCKETS].close_all_now(CloseCode.moved, LeaveReason.moved)
     log.warning("node drained: %d room(s) and %d socket(s) sent to other nodes", rooms, sockets)
+
+
+async def hand_over(app: web.Application) -> None:
+    """On SIGTERM (an upgrade, a restart), before the sockets close: with another live node,
+    leave as a drain does, so the lessons go on there at once (clients reconnect within a
+    second, recordings are resumed) instead of waiting for this node to come back. A lone node
+    stops as one always did (its clients wait and reconnect to it)."""
+    registry = app.get(REGISTRY)
+    if registry is None or registry.draining:
+        return
+    try:
+        others = [n for n in await registry.nodes() if n.node_id != registry.node_id
+                  and not n.draining and alive(n, time.time(), registry.ttl_s)]
+        if not others:
+            return
+        await registry.drain()
+    except (RedisError, OSError) as exc:
+        log.warning("stopping: Redis unreachable (%s); lessons wait for this node", exc)
+        return
+    app[DRAINING].draining = True
+    log.warning("stopping: lessons handed over to %s", ", ".join(n.node_id for n in others))
+    await drain_node(app)
 
 
 async def obey(app: web.Application, command: Command) -> None:

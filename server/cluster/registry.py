@@ -57,7 +57,7 @@ def node_url(settings: Settings) -> str:
     """Where the other nodes reach this one: its listening address, not the public URL the
     proxy serves for all of them."""
     wildcard = settings.host in ("", "0.0.0.0", "::")
-    host = socket.gethostname() if wildcard else settings.host
+    host = settings.node_host or (socket.gethostname() if wildcard else settings.host)
     host = f"[{host}]" if ":" in host else host
     scheme = "https" if settings.tls_cert is not None else "http"
     return f"{scheme}://{host}:{settings.port}"
@@ -156,6 +156,11 @@ class NodeRegistry:
             pipe.pexpire(self.key, int(self.ttl_s * 1000))
             pipe.sadd(f"{self.prefix}nodes", self.node_id)
             await pipe.execute()
+
+    async def drain(self) -> None:
+        """Drain this node now (it stops: `hand_over`), without waiting for the next beat."""
+        await request_drain(self._redis, self.node_id, prefix=self.prefix)
+        self.draining = True  # as the next beat would read it, without calling on_drain
 
     async def start(self) -> None:
         """Start beating. A node (re)starts undrained: a drain asked of its predecessor, before

@@ -234,3 +234,66 @@ def _plays_for(path: Path) -> float:
         times = [float(p.pts * p.time_base) for p in container.demux()
                  if p.pts is not None and p.time_base is not None]
     return max(times) - min(times) if times else 0.0
+
+
+async def test_a_node_stopped_with_sigterm_hands_its_lesson_to_another(
+        nodes: list[KelianServer], shared_redis: tuple[str, str], db_url: str,
+        loopback_peers: None) -> None:
+    """An upgrade's restart: the node holding a recorded lesson gets SIGTERM. With other nodes
+    alive it leaves as a drain does: everyone is told 4307 (not 1001, which would make them
+    wait for this node), receives again from another node within seconds, and the lesson's
+    one Recording goes on there."""
+    url, prefix = shared_redis
+    redis = Redis.from_url(url)
+    by_id = {node_id(server): server for server in nodes}
+    lesson: SeededLesson = (await seed_classrooms(Target(nodes[0].target.url,
+                                                         nodes[0].target.admin_password),
+                                                  lessons=1, points=1, tag="sigterm",
+                                                  record=True))[0]
+    owner = await placed(redis, prefix, lesson.lesson_id)
+    assert owner in by_id
+    pool = [s.target.url for s in nodes if node_id(s) != owner] + [by_id[owner].target.url]
+    async with ClientSession() as http:
+        teacher = Member(http, pool, lesson.host.token, lesson.lesson_id,
+                         ["camera", "microphone"], "teacher")
+        [seat] = lesson.terminals
+        point = Member(http, pool, seat.token, lesson.lesson_id, ["camera"], "point")
+        everyone = [teacher, point]
+        expect = {"teacher": ["video"], "point": ["audio", "video"]}
+
+        async def all_receive(since: float) -> bool:
+            for m in everyone:
+                if not m.joins or m.joins[-1] < since or not await m.receiving(expect[m.name]):
+                    return False
+            return True
+
+        try:
+            for m in everyone:
+                m.start()
+            await _until(lambda: all_receive(0), 40, "everyone receiving")
+            await _until(lambda: _recordings(db_url, lesson.lesson_id), 10, "the recording")
+            stopped_at = time.monotonic()
+            await asyncio.to_thread(by_id[owner].terminate)
+            stop_s = time.monotonic() - stopped_at
+            assert all(any(c == 4307 and t > stopped_at for t, c in m.closes) for m in everyone), \
+                [m.closes for m in everyone]
+            back = await _until(lambda: all_receive(stopped_at), 30, "everyone back")
+            new_owner = await placed(redis, prefix, lesson.lesson_id)
+            assert new_owner in by_id and new_owner != owner
+            print(f"SIGTERM: the node stopped after {stop_s:.1f} s, everyone back after "
+                  f"{back - stopped_at:.1f} s")
+            assert stop_s < 10, by_id[owner].log_tail(3000)  # not killed after 20 s
+            await _until(lambda: _one_recording_on(db_url, lesson.lesson_id, new_owner), 10,
+                         "the recording resumed on the new node")
+        except BaseException:
+            await print_state(everyone, nodes)
+            raise
+        finally:
+            for m in everyone:
+                await m.stop()
+            await redis.aclose()
+
+
+async def _one_recording_on(db_url: str, lesson_id: int, node: str) -> bool:
+    recordings = await _recordings(db_url, lesson_id)
+    return [(n, state) for n, state, _, _ in recordings] == [(node, "recording")]

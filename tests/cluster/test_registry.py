@@ -258,3 +258,15 @@ async def test_receivers_are_shared_out_without_overshooting(registry: Factory) 
         await origin.uncount_receiver(9, "a:8080")
     assert (await origin.receivers(9))["a:8080"] == 0
     assert await origin.count_receiver(9, "a:8080", 5)  # room again
+
+
+def test_a_node_advertises_node_host_else_host_else_its_name() -> None:
+    from server.cluster import node_url
+
+    def url(**env: str) -> str:
+        return node_url(load_settings(env={f"KELIAN_{k.upper()}": v for k, v in env.items()}))
+
+    assert url(host="10.0.0.5", port="8081") == "http://10.0.0.5:8081"
+    assert url(host="0.0.0.0") == f"http://{socket.gethostname()}:8080"
+    assert url(host="0.0.0.0", node_host="127.0.0.1", port="8081") == "http://127.0.0.1:8081"
+    assert url(host="::", node_host="fd00::5") == "http://[fd00::5]:8080"
