@@ -6,9 +6,9 @@ on one. So:
   flows to that node's relay directly, as its answer's candidates say;
 - the node that creates a Session notes it in Redis, and a DELETE or PATCH reaching another node
   is passed to it;
-- a node where a classroom's WHIP encoder waits (or publishes) notes that too, and the
-  classroom's next lesson is placed on it when it starts (routing.py), as one encoder's
-  connection cannot move between nodes.
+- a node where a classroom's WHIP or RTMP encoder is connected (waiting or publishing) notes
+  that too, and the classroom's next lesson is placed on it when it starts (routing.py), as an
+  encoder's connection cannot move between nodes.
 
 Requests passed on carry the nodes' secret, so the node they reach serves them itself. Without
 Redis none of this runs.
@@ -29,6 +29,7 @@ from ..cluster.routing import NoNode, Placement
 from ..keys import PLACEMENT
 from ..signalling.forward import SECRET_HEADER
 from .common import IngestError, reply
+from .rtmp import RTMP
 from .sessions import INGEST
 from .standby import STANDBY
 
@@ -110,11 +111,17 @@ async def across_nodes(app: web.Application) -> AsyncIterator[None]:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def waiting(classroom: int, here: bool) -> None:
+        spawn(registry.note_waiting(classroom, here))
+
     app[INGEST].noted = lambda resource, here: spawn(registry.note_session(resource, here))
-    app[STANDBY].noted = lambda classroom, here: spawn(registry.note_waiting(classroom, here))
+    encoders = [app[STANDBY], *([app[RTMP]] if RTMP in app else [])]  # WHIP, RTMP
+    for holder in encoders:
+        holder.noted = waiting
     yield
     app[INGEST].noted = None
-    app[STANDBY].noted = None
+    for holder in encoders:
+        holder.noted = None
     await asyncio.gather(*tasks, return_exceptions=True)
 
 

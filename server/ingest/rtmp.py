@@ -15,10 +15,9 @@ reconnecting and, if it comes back in time, their video resumes without renegoti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -38,6 +37,7 @@ from ..live.room import LiveRoom
 from ..models import Classroom, Source, SourceKind
 from ..signalling import schema as wire
 from ..signalling.codes import CloseCode, LeaveReason, NoticeCode
+from ..waits import wait_for_event
 from .common import IngestError
 from .publish import SourceInfo, SourceSeat, concerned, live_lesson
 
@@ -178,8 +178,7 @@ class EncoderFeed:
         changed = asyncio.Event()
         self.live.watch(changed.set)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout)
+            await wait_for_event(changed, timeout)
         finally:
             self.live.unwatch(changed.set)
 
@@ -226,6 +225,14 @@ class RtmpListener:
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        # With several nodes: told when a classroom gets its first encoder here (True) and
+        # loses its last (False), so its lessons are placed on this node (nodes.py).
+        self.noted: Callable[[int, bool], None] | None = None
+
+    def _note(self, classroom_id: int) -> None:
+        if self.noted is not None:
+            self.noted(classroom_id, any(f.source.classroom_id == classroom_id
+                                         for f in self.feeds.values()))
 
     async def start(self, host: str, port: int) -> int:
         self._server = await asyncio.start_server(self._client, host, port)
@@ -304,6 +311,7 @@ class RtmpListener:
         if feed is None:
             feed = self.feeds[source.source_id] = EncoderFeed(self.live, self.db, source,
                                                               self.policy)
+            self._note(source.classroom_id)
         feed.attach()
         await session.accept()
         log.info("source %d: RTMP encoder %s connected", source.source_id, source.name,
@@ -325,6 +333,7 @@ class RtmpListener:
         feed = self.feeds.get(source_id)
         if feed is not None and not feed.connected:
             del self.feeds[source_id]
+            self._note(feed.source.classroom_id)
             task = asyncio.create_task(feed.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

@@ -232,3 +232,41 @@ async def test_garbage_on_the_rtmp_port_costs_one_connection(
     writer.close()
     async with live_app.get("/login") as resp:  # the node serves on
         assert resp.status == 200
+
+
+@SQLITE_ONLY
+async def test_with_several_nodes_a_connected_encoder_draws_its_classrooms_lessons_here(
+        aiohttp_client, settings: Settings, world: World, db: AsyncSession,  # type: ignore[no-untyped-def]
+        redis_url: str, ffmpeg: str, encoders: list[Encoder]) -> None:
+    """With Redis, an RTMP encoder connected to this node notes its classroom there (the
+    classroom's next lesson is placed on this node, tests/cluster/test_ingest_nodes.py shows
+    the placement for WHIP); the note goes when the encoder has gone for good."""
+    import secrets
+
+    from redis.asyncio import Redis
+
+    from server.app import create_app
+    from server.keys import NODE
+    from tests.cluster.nodes import forget_prefix
+
+    prefix = f"kelian-test-{secrets.token_hex(6)}:"
+    rtmp_port = free_port()  # the module's app (the world's) listens on the fixture's
+    app = create_app(dataclasses.replace(settings, rtmp_port=rtmp_port, redis_url=redis_url,
+                                         redis_prefix=prefix))
+    app[RTMP_POLICY] = RtmpPolicy(grace_s=1.0, retry_s=0.5)
+    client = await aiohttp_client(app)
+    redis = Redis.from_url(redis_url)
+    key = f"{prefix}waiting:{world['hub']}"
+    try:
+        await _rtmp_source(db, world)
+        encoder = await _push(encoders, ffmpeg, rtmp_port)
+        assert await eventually(lambda: redis.get(key), timeout=15) == client.app[NODE].encode()
+        await encoder.kill()  # gone: after the grace, its classroom is no longer drawn here
+        assert await eventually(lambda: _missing(redis, key), timeout=15)
+    finally:
+        await redis.aclose()
+        forget_prefix(redis_url, prefix)
+
+
+async def _missing(redis: object, key: str) -> bool:
+    return await redis.get(key) is None  # type: ignore[attr-defined]
