@@ -315,14 +315,17 @@ class NodeRegistry:
 
     # Ingest: WHIP/WHEP Sessions and waiting encoders ------------------------------------------
 
-    async def note_session(self, resource_id: str, here: bool) -> None:
-        """A WHIP or WHEP Session begins (`here`) or ends on this node: a DELETE reaching
-        another node finds it."""
-        key = f"{self.prefix}ingest:{resource_id}"
+    async def _note(self, key: str, here: bool) -> None:
+        """`key` names this node (`here`), or no longer does if it still names it."""
         if here:
             await self._redis.set(key, self.node_id, ex=ROOM_TTL_S)
         else:
             await self._redis.eval(_UNLOCK, 1, key, self.node_id)  # type: ignore[misc]
+
+    async def note_session(self, resource_id: str, here: bool) -> None:
+        """A WHIP or WHEP Session begins (`here`) or ends on this node: a DELETE reaching
+        another node finds it."""
+        await self._note(f"{self.prefix}ingest:{resource_id}", here)
 
     async def session_node(self, resource_id: str) -> NodeLoad | None:
         """The live node with this Session, if any."""
@@ -331,11 +334,7 @@ class NodeRegistry:
     async def note_waiting(self, classroom_id: int, waiting: bool) -> None:
         """A classroom's encoder waits for its lesson on this node (or no longer does): the
         lesson, when it starts, is placed here (`place(prefer=…)`)."""
-        key = f"{self.prefix}waiting:{classroom_id}"
-        if waiting:
-            await self._redis.set(key, self.node_id, ex=ROOM_TTL_S)
-        else:
-            await self._redis.eval(_UNLOCK, 1, key, self.node_id)  # type: ignore[misc]
+        await self._note(f"{self.prefix}waiting:{classroom_id}", waiting)
 
     async def waiting_node(self, classroom_id: int) -> str | None:
         node = await self._redis.get(f"{self.prefix}waiting:{classroom_id}")

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from ..cluster.load import NodeLoad
 from ..cluster.routing import NoNode, Placement
 from ..keys import PLACEMENT
+from ..logs import loggable_path
 from ..signalling.forward import SECRET_HEADER
 from .common import IngestError, reply
 from .rtmp import RTMP
@@ -35,7 +36,8 @@ from .standby import STANDBY
 
 log = logging.getLogger("kelian.ingest.nodes")
 
-PASSED_ON = ("Authorization", "Content-Type", "Cookie", "Origin", "If-Match", "User-Agent")
+# WHIP and WHEP authenticate with bearer tokens only: no cookie goes between nodes.
+PASSED_ON = ("Authorization", "Content-Type", "Origin", "If-Match", "User-Agent")
 ANSWERED = ("Content-Type", "Location", "ETag", "Link", "Accept-Post", "Accept-Patch", "Allow",
             "WWW-Authenticate")
 PASS_TIMEOUT_S = 15.0
@@ -86,12 +88,12 @@ async def pass_on(request: web.Request, node: NodeLoad, body: bytes = b"") -> we
             payload = await answer.read()
             kept = {name: answer.headers[name] for name in ANSWERED if name in answer.headers}
     except (ClientError, OSError, TimeoutError, RedisError) as exc:
-        log.warning("%s %s: node %s cannot be reached: %r", request.method, request.path,
-                    node.node_id, exc)
+        log.warning("%s %s: node %s cannot be reached: %r", request.method,
+                    loggable_path(request.path), node.node_id, exc)
         raise IngestError(503, "the lesson's node cannot be reached; try again",
                           {"Retry-After": "2"}) from None
-    log.info("%s %s passed to node %s: %d", request.method, request.path, node.node_id,
-             answer.status, extra={"node": node.node_id})
+    log.info("%s %s passed to node %s: %d", request.method, loggable_path(request.path),
+             node.node_id, answer.status, extra={"node": node.node_id})
     response = reply(answer.status, headers=kept)
     response.body = payload
     return response

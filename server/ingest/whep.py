@@ -111,10 +111,11 @@ async def play(request: web.Request) -> web.StreamResponse:
             admission = await admit(db, who, lesson_id)
         except SignalError as err:
             raise IngestError(*signal_status(err)) from None
-        node = await lesson_node(request, lesson_id)
-        if node is not None:  # admitted there again, and audited there
-            return await pass_on(request, node, offer.encode())
-        if admission.role is rules.ParticipantRole.inspector:  # every inspection is on record
+    node = await lesson_node(request, lesson_id)
+    if node is not None:  # admitted there again, and audited there
+        return await pass_on(request, node, offer.encode())
+    if admission.role is rules.ParticipantRole.inspector:  # every inspection is on record
+        async with request.app[SESSIONS]() as db:
             audit.record(db, AuditTag.lesson_inspected, who, f"lesson:{lesson_id}", via="whep")
             await db.commit()
     try:

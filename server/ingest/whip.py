@@ -81,7 +81,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
         source = SourceInfo.of(await _source(db, key))
     offer = await read_sdp(request)
     node = await _lesson_node(request, source)
-    if node is not None:
+    if node is not None:  # its lesson is held by another node: published there
+        await _replace_waiting(request, source)
         return await pass_on(request, node, offer.encode())
     registry, standby = request.app[INGEST], request.app[STANDBY]
     try:

@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import ClientError, ClientSession, ClientWSTimeout
@@ -186,3 +187,37 @@ async def print_state(members: list[Member], nodes: list[KelianServer], tail: in
     for server in nodes:
         print(f"--- {node_id(server)}\n{server.log_tail(tail)}")
 
+
+
+async def all_receive(members: list[Member], kinds: Mapping[str, list[str]],
+                      since: float = 0.0) -> bool:
+    """Whether every member joined after `since` and receives media of its `kinds[name]`."""
+    for m in members:
+        if not m.joins or m.joins[-1] < since or not await m.receiving(kinds[m.name]):
+            return False
+    return True
+
+
+async def stop_members(members: list[Member], redis: Redis) -> None:
+    for m in members:
+        await m.stop()
+    await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def node_cluster(count: int, db_url: str, redis_url: str, folder: Path,
+                       **settings: str) -> AsyncIterator[tuple[list[KelianServer], str, str]]:
+    """`count` nodes on the database and Redis (their own key prefix), library in `folder`,
+    quick heartbeats (1 s, dead after 4 s), RTMP off, and `settings` (KELIAN_… = value).
+    Yields the nodes, the Redis URL and the prefix; stops them and forgets the keys after."""
+    url, prefix = redis_for_nodes(redis_url)
+    env = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
+           "KELIAN_REDIS_PREFIX": prefix, "KELIAN_LIBRARY_DIR": str(folder / "library"),
+           "KELIAN_RTMP_PORT": "0", "KELIAN_NODE_HEARTBEAT_S": "1", "KELIAN_NODE_TTL_S": "4",
+           **settings}
+    servers = await asyncio.to_thread(start_nodes, count, env)
+    try:
+        yield servers, url, prefix
+    finally:
+        await asyncio.to_thread(stop_nodes, servers)
+        forget_prefix(url, prefix)

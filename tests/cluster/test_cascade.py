@@ -7,7 +7,6 @@ nodes (4410)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -18,16 +17,7 @@ from redis.asyncio import Redis
 from loadtest.kelian import KelianServer, Target
 from loadtest.seed import end_lesson, seed_crowd
 
-from .nodes import (
-    Member,
-    forget_prefix,
-    node_id,
-    placed,
-    print_state,
-    redis_for_nodes,
-    start_nodes,
-    stop_nodes,
-)
+from .nodes import Member, node_cluster, node_id, placed, print_state, stop_members
 from .test_nodes import _until
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
@@ -38,17 +28,9 @@ LIMIT = 2
 @pytest.fixture
 async def two_nodes(db_url: str, redis_url: str, tmp_path: Path
                     ) -> AsyncIterator[tuple[list[KelianServer], str, str]]:
-    url, prefix = redis_for_nodes(redis_url)
-    settings = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
-                "KELIAN_REDIS_PREFIX": prefix, "KELIAN_ROOM_MAX_RECEIVERS": str(LIMIT),
-                "KELIAN_LIBRARY_DIR": str(tmp_path / "library"), "KELIAN_RTMP_PORT": "0",
-                "KELIAN_NODE_HEARTBEAT_S": "1", "KELIAN_NODE_TTL_S": "4"}
-    servers = await asyncio.to_thread(start_nodes, 2, settings)
-    try:
-        yield servers, url, prefix
-    finally:
-        await asyncio.to_thread(stop_nodes, servers)
-        forget_prefix(url, prefix)
+    async with node_cluster(2, db_url, redis_url, tmp_path,
+                            KELIAN_ROOM_MAX_RECEIVERS=str(LIMIT)) as cluster:
+        yield cluster
 
 
 async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
@@ -170,9 +152,7 @@ async def test_a_broadcast_beyond_one_nodes_share_cascades_to_another_node(
             await print_state(everyone, nodes)
             raise
         finally:
-            for m in everyone:
-                await m.stop()
-            await redis.aclose()
+            await stop_members(everyone, redis)
 
 
 async def _all_gone(counted: Callable[[], Awaitable[dict[str, int]]]) -> bool:

@@ -5,7 +5,6 @@ are passed to the one that does, and so are their DELETEs. Real aiortc peers."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from loadtest.kelian import KelianServer, Target
 from loadtest.seed import admin_token
 from tests.ingest.conftest import received_packets, sdp_headers, whep_offer, whip_offer
 
-from .nodes import Member, forget_prefix, node_id, placed, redis_for_nodes, start_nodes, stop_nodes
+from .nodes import Member, node_cluster, node_id, placed
 from .test_nodes import _until
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
@@ -28,17 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], 
 @pytest.fixture
 async def two_nodes(db_url: str, redis_url: str, tmp_path: Path
                     ) -> AsyncIterator[tuple[list[KelianServer], str, str]]:
-    url, prefix = redis_for_nodes(redis_url)
-    settings = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
-                "KELIAN_REDIS_PREFIX": prefix, "KELIAN_LIBRARY_DIR": str(tmp_path / "library"),
-                "KELIAN_RTMP_PORT": "0", "KELIAN_NODE_HEARTBEAT_S": "1",
-                "KELIAN_NODE_TTL_S": "4"}
-    servers = await asyncio.to_thread(start_nodes, 2, settings)
-    try:
-        yield servers, url, prefix
-    finally:
-        await asyncio.to_thread(stop_nodes, servers)
-        forget_prefix(url, prefix)
+    async with node_cluster(2, db_url, redis_url, tmp_path) as cluster:
+        yield cluster
 
 
 async def _post(http: ClientSession, url: str, pc: RTCPeerConnection, token: str
@@ -156,7 +146,10 @@ async def test_encoders_and_players_reach_the_lesson_through_either_node(
                 assert response.status == 404  # gone everywhere
             log = second.log_tail(200_000)
             assert f"source {point_camera['id']} publishes" in log, log[-3000:]
-            assert "passed to node" in first.log_tail(200_000)
+            passed = first.log_tail(200_000)
+            assert "passed to node" in passed
+            for key in (hub_camera["stream_key"], point_camera["stream_key"]):
+                assert key not in passed and key not in second.log_tail(200_000)
         finally:
             await tv.stop()
             for pc in peers:

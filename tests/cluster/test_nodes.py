@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -31,40 +31,42 @@ from server.cluster import request_drain
 
 from .nodes import (
     Member,
-    forget_prefix,
+    all_receive,
+    node_cluster,
     node_id,
     placed,
     print_state,
-    redis_for_nodes,
     room_counts,
-    start_nodes,
-    stop_nodes,
+    stop_members,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
 
-@pytest.fixture
-def shared_redis(redis_url: str) -> Iterator[tuple[str, str]]:
-    """The Redis URL and a key prefix of this test's own."""
-    url, prefix = redis_for_nodes(redis_url)
-    yield url, prefix
-    forget_prefix(url, prefix)
+Cluster = tuple[list[KelianServer], str, str]
 
 
 @pytest.fixture
-async def nodes(db_url: str, shared_redis: tuple[str, str], tmp_path: Path) -> AsyncIterator[
-        list[KelianServer]]:
-    url, prefix = shared_redis
-    settings = {"KELIAN_DATABASE_URL": db_url, "KELIAN_REDIS_URL": url,
-                "KELIAN_REDIS_PREFIX": prefix,
-                "KELIAN_LIBRARY_DIR": str(tmp_path / "library"), "KELIAN_RTMP_PORT": "0",
-                "KELIAN_NODE_HEARTBEAT_S": "1", "KELIAN_NODE_TTL_S": "4"}
-    servers = await asyncio.to_thread(start_nodes, 3, settings)
-    try:
-        yield servers
-    finally:
-        await asyncio.to_thread(stop_nodes, servers)
+async def cluster(db_url: str, redis_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with node_cluster(3, db_url, redis_url, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def nodes(cluster: Cluster) -> list[KelianServer]:
+    return cluster[0]
+
+
+@pytest.fixture
+def shared_redis(cluster: Cluster) -> tuple[str, str]:
+    """The Redis URL and the nodes' key prefix."""
+    return cluster[1], cluster[2]
+
+
+async def _recorded_lesson(nodes: list[KelianServer], points: int, tag: str) -> SeededLesson:
+    """A live recorded dedicated lesson with `points` teaching points (through the first node)."""
+    target = Target(nodes[0].target.url, nodes[0].target.admin_password)
+    return (await seed_classrooms(target, lessons=1, points=points, tag=tag, record=True))[0]
 
 
 async def _until(predicate: Callable[[], object], timeout: float, what: str) -> float:
@@ -105,10 +107,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
     library = tmp_path / "library"  # the nodes' shared library folder (the fixture's)
     redis = Redis.from_url(url)
     by_id = {node_id(server): server for server in nodes}
-    lesson: SeededLesson = (await seed_classrooms(Target(nodes[0].target.url,
-                                                         nodes[0].target.admin_password),
-                                                  lessons=1, points=2, tag="nodes",
-                                                  record=True))[0]
+    lesson = await _recorded_lesson(nodes, points=2, tag="nodes")
     first_owner = await placed(redis, prefix, lesson.lesson_id)
     assert first_owner in by_id, "starting the lesson placed its Room on a node"
     others = [s for i, s in by_id.items() if i != first_owner]
@@ -127,18 +126,15 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
         expect = {teacher.name: ["video", "video"],
                   **{p.name: ["audio", "video"] for p in points}}
 
-        async def all_receive(since: float) -> bool:
-            for m in everyone:
-                if not m.joins or m.joins[-1] < since or not await m.receiving(expect[m.name]):
-                    return False
-            return True
+        def receiving(since: float) -> Awaitable[bool]:
+            return all_receive(everyone, expect, since)
 
         try:
             for m in everyone:
                 m.start()
             first_join = await _until(lambda: teacher.joins, 20, "the teacher in")
             # 1. One Room, on the node the lesson was placed on; media flows between all.
-            await _until(lambda: all_receive(0), 40, "everyone receiving")
+            await _until(lambda: receiving(0), 40, "everyone receiving")
             await _until(lambda: _rooms_on(redis, prefix, {n: int(n == first_owner)
                                                             for n in by_id}),
                          10, "one Room, on its node, in the heartbeats")
@@ -148,7 +144,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
             await request_drain(redis, first_owner, prefix=prefix)
             await _until(lambda: all(any(c == 4307 and t > drained_at for t, c in m.closes)
                                      for m in everyone), 10, "everyone told to move (4307)")
-            back = await _until(lambda: all_receive(drained_at), 30, "everyone back")
+            back = await _until(lambda: receiving(drained_at), 30, "everyone back")
             gaps = [back - min(t for t, c in m.closes if t > drained_at) for m in everyone]
             second_owner = await placed(redis, prefix, lesson.lesson_id)
             assert second_owner in by_id and second_owner != first_owner
@@ -162,7 +158,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
             replaced = await _until(lambda: _placed_on_live(redis, prefix, lesson.lesson_id,
                                                             {first_owner, second_owner}),
                                     10, "the lesson placed on a live node")
-            back = await _until(lambda: all_receive(killed_at), 40, "everyone back after kill")
+            back = await _until(lambda: receiving(killed_at), 40, "everyone back after kill")
             third_owner = await placed(redis, prefix, lesson.lesson_id)
             assert third_owner not in (first_owner, second_owner)
             print(f"drain: back after {[round(g, 1) for g in gaps]} s; kill: placed again "
@@ -210,9 +206,7 @@ async def test_a_lesson_through_three_nodes_survives_a_drain_and_a_killed_node(
             await print_state(everyone, nodes)
             raise
         finally:
-            for m in everyone:
-                await m.stop()
-            await redis.aclose()
+            await stop_members(everyone, redis)
 
 
 async def _rooms_on(redis: Redis, prefix: str, expected: dict[str, int]) -> bool:
@@ -246,10 +240,7 @@ async def test_a_node_stopped_with_sigterm_hands_its_lesson_to_another(
     url, prefix = shared_redis
     redis = Redis.from_url(url)
     by_id = {node_id(server): server for server in nodes}
-    lesson: SeededLesson = (await seed_classrooms(Target(nodes[0].target.url,
-                                                         nodes[0].target.admin_password),
-                                                  lessons=1, points=1, tag="sigterm",
-                                                  record=True))[0]
+    lesson = await _recorded_lesson(nodes, points=1, tag="sigterm")
     owner = await placed(redis, prefix, lesson.lesson_id)
     assert owner in by_id
     pool = [s.target.url for s in nodes if node_id(s) != owner] + [by_id[owner].target.url]
@@ -261,23 +252,20 @@ async def test_a_node_stopped_with_sigterm_hands_its_lesson_to_another(
         everyone = [teacher, point]
         expect = {"teacher": ["video"], "point": ["audio", "video"]}
 
-        async def all_receive(since: float) -> bool:
-            for m in everyone:
-                if not m.joins or m.joins[-1] < since or not await m.receiving(expect[m.name]):
-                    return False
-            return True
+        def receiving(since: float) -> Awaitable[bool]:
+            return all_receive(everyone, expect, since)
 
         try:
             for m in everyone:
                 m.start()
-            await _until(lambda: all_receive(0), 40, "everyone receiving")
+            await _until(lambda: receiving(0), 40, "everyone receiving")
             await _until(lambda: _recordings(db_url, lesson.lesson_id), 10, "the recording")
             stopped_at = time.monotonic()
             await asyncio.to_thread(by_id[owner].terminate)
             stop_s = time.monotonic() - stopped_at
             assert all(any(c == 4307 and t > stopped_at for t, c in m.closes) for m in everyone), \
                 [m.closes for m in everyone]
-            back = await _until(lambda: all_receive(stopped_at), 30, "everyone back")
+            back = await _until(lambda: receiving(stopped_at), 30, "everyone back")
             new_owner = await placed(redis, prefix, lesson.lesson_id)
             assert new_owner in by_id and new_owner != owner
             print(f"SIGTERM: the node stopped after {stop_s:.1f} s, everyone back after "
@@ -289,9 +277,7 @@ async def test_a_node_stopped_with_sigterm_hands_its_lesson_to_another(
             await print_state(everyone, nodes)
             raise
         finally:
-            for m in everyone:
-                await m.stop()
-            await redis.aclose()
+            await stop_members(everyone, redis)
 
 
 async def _one_recording_on(db_url: str, lesson_id: int, node: str) -> bool:

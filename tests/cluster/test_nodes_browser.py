@@ -117,11 +117,7 @@ def test_terminals_recover_by_themselves_when_their_lessons_node_is_killed(
         for screen in (teacher, *points):
             assert not screen.errors, screen.errors
     except BaseException:
-        for screen in (teacher, *points):
-            screen.shot(f"failed-{screen.name.replace(' ', '-')}", prefix="nodes-")
-            print(screen.diagnose())
-        for node in nodes:
-            print(f"--- {node_id(node)}\n{node.log_tail(3000)}")
+        _report_failure([teacher, *points], nodes, "nodes-")
         raise
     finally:
         for screen in (teacher, *points):
@@ -173,12 +169,17 @@ def test_the_console_lists_the_classrooms_a_cascade_edge_serves(
         for screen in (teacher, *kiosks):
             assert not screen.errors, screen.errors
     except BaseException:
-        for screen in (teacher, *kiosks):
-            screen.shot(f"failed-{screen.name.replace(' ', '-')}", prefix="nodes-cascade-")
-            print(screen.diagnose())
-        for node in nodes:
-            print(f"--- {node_id(node)}\n{node.log_tail(3000)}")
+        _report_failure([teacher, *kiosks], nodes, "nodes-cascade-")
         raise
     finally:
         for screen in (teacher, *kiosks):
             screen.close()
+
+
+def _report_failure(screens: list[Screen], nodes: list[KelianServer], prefix: str) -> None:
+    """Screenshots, what each page received, and the nodes' logs, for a failed test."""
+    for screen in screens:
+        screen.shot(f"failed-{screen.name.replace(' ', '-')}", prefix=prefix)
+        print(screen.diagnose())
+    for node in nodes:
+        print(f"--- {node_id(node)}\n{node.log_tail(3000)}")
