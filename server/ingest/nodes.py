@@ -8,7 +8,8 @@ on one. So:
   is passed to it;
 - a node where a classroom's WHIP or RTMP encoder is connected (waiting or publishing) notes
   that too, and the classroom's next lesson is placed on it when it starts (routing.py), as an
-  encoder's connection cannot move between nodes.
+  encoder's connection cannot move between nodes; a waiting WHIP encoder whose lesson another
+  node holds all the same (a teaching point's) is pushed there (pushes.py).
 
 Requests passed on carry the nodes' secret, so the node they reach serves them itself. Without
 Redis none of this runs.
@@ -26,10 +27,11 @@ from redis.exceptions import RedisError
 
 from ..cluster.load import NodeLoad
 from ..cluster.routing import NoNode, Placement
-from ..keys import PLACEMENT
+from ..keys import PLACEMENT, SESSIONS
 from ..logs import loggable_path
 from ..signalling.forward import SECRET_HEADER
 from .common import IngestError, reply
+from .pushes import Pushes
 from .rtmp import RTMP
 from .sessions import INGEST
 from .standby import STANDBY
@@ -45,10 +47,15 @@ PASS_TIMEOUT_S = 15.0
 
 async def _placement(request: web.Request) -> Placement | None:
     """The cluster's placement, unless there is none or another node passed this request on."""
-    placement = request.app.get(PLACEMENT)
-    if placement is None or await placement.is_node(request.headers.get(SECRET_HEADER)):
+    if await from_node(request):
         return None
-    return placement
+    return request.app.get(PLACEMENT)
+
+
+async def from_node(request: web.Request) -> bool:
+    """Whether another node of this deployment made the request (it shows the nodes' secret)."""
+    placement = request.app.get(PLACEMENT)
+    return placement is not None and await placement.is_node(request.headers.get(SECRET_HEADER))
 
 
 async def lesson_node(request: web.Request, lesson_id: int,
@@ -120,11 +127,16 @@ async def across_nodes(app: web.Application) -> AsyncIterator[None]:
     encoders = [app[STANDBY], *([app[RTMP]] if RTMP in app else [])]  # WHIP, RTMP
     for holder in encoders:
         holder.noted = waiting
+    pushes = Pushes(app[STANDBY], placement, app[SESSIONS])
+    app[STANDBY].pushes = pushes
+    pushing = asyncio.create_task(pushes.run(), name="kelian-ingest-pushes")
     yield
+    pushing.cancel()
+    app[STANDBY].pushes = None
     app[INGEST].noted = None
     for holder in encoders:
         holder.noted = None
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(pushing, *tasks, return_exceptions=True)
 
 
 async def _quietly(coro: Coroutine[Any, Any, None]) -> None:

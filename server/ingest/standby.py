@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,7 +40,7 @@ STANDBY_ROOM = "standby"  # the media Room's id; lessons' Rooms are "lesson-<id>
 
 
 @dataclass(eq=False)
-class _Encoder:
+class WaitingEncoder:
     session: Session
     source: SourceInfo
     offer: str  # labels and rules are read from it again for each lesson
@@ -51,18 +51,27 @@ class _Encoder:
         return f"wait-{self.session.resource_id}"
 
 
+class PushHooks(Protocol):
+    """pushes.py: this node's waiting encoders pushed to lessons other nodes hold."""
+
+    def link_closed(self, participant_id: str) -> None: ...
+
+    async def stop(self, media_id: str) -> None: ...
+
+
 class Standby:
     def __init__(self, live: LiveLessons, db_sessions: async_sessionmaker[AsyncSession]):
         self.live = live
         self.db = db_sessions
         self._room: Room | None = None
-        self._encoders: dict[Session, _Encoder] = {}  # every WHIP Session, in a lesson or not
-        self._waiting: dict[str, _Encoder] = {}  # by media id: those in the standby Room now
+        self._encoders: dict[Session, WaitingEncoder] = {}  # every WHIP Session, in a lesson or not
+        self._waiting: dict[str, WaitingEncoder] = {}  # by media id: those in the standby Room now
         self._placing = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         # With several nodes: told when a classroom gets its first encoder here (True) and
         # loses its last (False), so its lessons are placed on this node (nodes.py).
         self.noted: Callable[[int, bool], None] | None = None
+        self.pushes: PushHooks | None = None  # with several nodes
 
     async def open(self) -> None:
         self._room = await self.live.media.open_room(STANDBY_ROOM, self._on_media_event)
@@ -82,7 +91,7 @@ class Standby:
         """Publish `offer` into the standby Room (no lesson of the classroom is live); the
         relay's answer. Raises `IngestError` 400 for an offer the relay cannot apply."""
         room = self._media_room()
-        encoder = _Encoder(session, source, offer)
+        encoder = WaitingEncoder(session, source, offer)
         try:
             answer = await room.publish(encoder.media_id, offer, {})
         except MediaError as err:
@@ -97,9 +106,9 @@ class Standby:
 
     def track(self, session: Session, source: SourceInfo, offer: str) -> None:
         """A Session that went straight into a live lesson: it comes here when that ends."""
-        self._add(session, _Encoder(session, source, offer))
+        self._add(session, WaitingEncoder(session, source, offer))
 
-    def _add(self, session: Session, encoder: _Encoder) -> None:
+    def _add(self, session: Session, encoder: WaitingEncoder) -> None:
         classroom = encoder.source.classroom_id
         first = not any(e.source.classroom_id == classroom for e in self._encoders.values())
         self._encoders[session] = encoder
@@ -133,7 +142,8 @@ class Standby:
         encoder = self._encoders.pop(session, None)
         if encoder is None:
             return
-        self._waiting.pop(encoder.media_id, None)
+        if self._waiting.pop(encoder.media_id, None) is not None and self.pushes is not None:
+            self._spawn(self.pushes.stop(encoder.media_id))
         classroom = encoder.source.classroom_id
         last = not any(e.source.classroom_id == classroom for e in self._encoders.values())
         if last and self.noted is not None:
@@ -144,6 +154,13 @@ class Standby:
         if self._room is not None:
             await self._room.remove_participant(f"wait-{session.resource_id}",
                                                 CloseReason.participant_left)
+
+    @property
+    def media_room(self) -> Room | None:
+        return self._room
+
+    def waiting_encoders(self) -> list[WaitingEncoder]:
+        return list(self._waiting.values())
 
     def waiting(self, principal: str) -> bool:
         """Whether a Source ("source:3") has an encoder waiting here for a lesson."""
@@ -171,7 +188,7 @@ class Standby:
                     log.exception("source %d: placing it into a lesson failed",
                                   encoder.source.source_id)
 
-    async def _place(self, encoder: _Encoder, open_here: list[int]) -> None:
+    async def _place(self, encoder: WaitingEncoder, open_here: list[int]) -> None:
         assert self._room is not None
         try:
             seat = await SourceSeat.prepare(self.live, self.db, encoder.source, encoder.offer,
@@ -182,6 +199,8 @@ class Standby:
         if self._waiting.get(encoder.media_id) is not encoder:
             return  # it ended meanwhile
         participant = seat.participant(encoder.session)
+        if self.pushes is not None:  # it goes into a lesson here: no longer pushed elsewhere
+            await self.pushes.stop(encoder.media_id)
         try:
             await seat.adopt(participant, self._room, encoder.media_id)
         except IngestError as err:
@@ -204,7 +223,10 @@ class Standby:
         return self._room
 
     def _on_media_event(self, event: MediaEvent) -> None:
-        """A waiting encoder that closed its connection (or whose ICE failed) has ended."""
+        """A waiting encoder that closed its connection (or whose ICE failed) has ended; a push
+        link the other node closed has ended."""
+        if isinstance(event, TransportClosed) and not event.sending and self.pushes is not None:
+            self.pushes.link_closed(event.participant_id)
         if isinstance(event, TransportClosed) and event.sending:
             encoder = self._waiting.get(event.participant_id)
             if encoder is not None:

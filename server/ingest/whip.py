@@ -38,7 +38,7 @@ from .common import (
     reply,
     unauthorized,
 )
-from .nodes import lesson_node, pass_on, pass_to_session
+from .nodes import from_node, lesson_node, pass_on, pass_to_session
 from .publish import SourceInfo, SourceSeat, live_lesson
 from .sessions import INGEST, Session, SessionKind
 from .standby import STANDBY
@@ -85,10 +85,11 @@ async def publish(request: web.Request) -> web.StreamResponse:
         await _replace_waiting(request, source)
         return await pass_on(request, node, offer.encode())
     registry, standby = request.app[INGEST], request.app[STANDBY]
+    pushed = await from_node(request)  # a node pushing its waiting encoder (pushes.py)
     try:
         seat = await SourceSeat.prepare(request.app[LIVE], request.app[SESSIONS], source, offer)
     except IngestError as err:
-        if err.status != 409:
+        if err.status != 409 or pushed:
             raise
         return await _wait(request, key, source, offer)  # no lesson live: it waits for one
     await _replace_waiting(request, source)
@@ -99,7 +100,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
     answer = await seat.publish(participant)  # on failure the session has ended
     if session.ended:  # the lesson ended, or the source published again, meanwhile
         raise IngestError(409, "the session ended while it was being set up")
-    standby.track(session, source, offer)
+    if not pushed:  # a pushed one ends with its lesson: the pushing node waits with it
+        standby.track(session, source, offer)
     log.info("lesson %d: source %d publishes as %s (%s)", seat.lesson.lesson_id,
              source.source_id, participant.participant_id, seat.role.value,
              extra={"lesson_id": seat.lesson.lesson_id, "source_id": source.source_id,
