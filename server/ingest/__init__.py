@@ -8,6 +8,7 @@
 - `publish`: a Source publishing into its classroom's live lesson (WHIP, RTSP, RTMP alike).
 - `sessions`: each WHIP or WHEP session is a LiveRoom participant behind an HTTP resource.
 - `nodes`: with several nodes, requests passed to the node holding the lesson or Session.
+- `pushes`: with several nodes, waiting encoders pushed to the node holding their lesson.
 - `common`, `sdp`: CORS, SDP bodies and plain-text errors; reading an offer's m-lines.
 
 Media goes through the live Room and `media.interface` like any participant's. See
