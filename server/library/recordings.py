@@ -110,8 +110,12 @@ class DatabaseRecordings:
         files = segment_files(directory, left) if directory.is_dir() else []
         if left.segments and not files:
             return None  # written on a disk this node does not see
-        self._offsets[media_id(left)] = await asyncio.to_thread(_end_of, directory,
-                                                                left.segments)
+        # Where its timeline stands, as far as the closed segments tell (a dead node's last
+        # one has no duration): the new segments' start times are approximate, their order is
+        # the files' numbering.
+        self._offsets[media_id(left)] = max(
+            [float(s["start_s"] or 0) + float(s["duration_s"] or 0) for s in left.segments],
+            default=0.0)
         log.warning("lesson %d: recording %d resumed from node %s after %d segment(s)",
                     lesson_id, left.id, left.node, len(files),
                     extra={"lesson_id": lesson_id, "recording_id": left.id})
@@ -128,7 +132,7 @@ class DatabaseRecordings:
             segments = [s for s in recording.segments if s["file"] != path.name]
             segments.append({"file": path.name, "start_s": round(start_s, 3),
                              "duration_s": None if duration_s is None else round(duration_s, 3)})
-            recording.segments = sorted(segments, key=lambda s: s["start_s"])
+            recording.segments = sorted(segments, key=lambda s: _number(s["file"]))
             await db.commit()
 
     async def finish(self, recording_id: str, segments: Sequence[Path],
@@ -174,25 +178,10 @@ class DatabaseRecordings:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _end_of(directory: Path, segments: list[dict[str, Any]]) -> float:
-    """Blocking: where a Recording's timeline stands after these segments, so segments written
-    after a resume sort after them. A segment a dead node never closed has no duration yet:
-    its packets tell."""
-    import av
-
-    end = 0.0
-    for segment in segments:
-        start, duration = float(segment["start_s"] or 0), segment["duration_s"]
-        if duration is None:
-            try:
-                with av.open(str(directory / segment["file"]), metadata_errors="ignore") as f:
-                    duration = max((float(p.pts * p.time_base) for p in f.demux()
-                                    if p.pts is not None and p.time_base is not None),
-                                   default=0.0)
-            except (av.FFmpegError, OSError):
-                duration = 0.0
-        end = max(end, start + float(duration))
-    return end
+def _number(name: str) -> int:
+    """A segment file's place in its Recording: `rec-<id>.<n>.mkv` -> n."""
+    parts = name.split(".")
+    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else 0
 
 
 async def close_recording(db: AsyncSession, storage: LibraryStorage, recording: Recording,

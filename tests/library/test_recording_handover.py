@@ -83,21 +83,27 @@ async def test_the_next_node_resumes_the_recording_and_the_lesson_ends_with_one(
     assert resource.recording_id == done.id
 
 
-async def test_a_killed_nodes_unclosed_segment_is_measured_from_its_packets(
+async def test_after_a_killed_nodes_unclosed_segment_the_new_ones_come_next(
         world: World, storage: LibraryStorage, sessions: async_sessionmaker  # type: ignore[type-arg]
         ) -> None:
     lesson_id = world["lesson"]
     a = DatabaseRecordings(sessions, storage, "node-a:8080")
     rec_a, folder = await a.begin(lesson_id)
-    first = _write_segment(folder / f"{rec_a}.001.mkv", 3.0)
-    await a.segment(rec_a, first, 0.5, None)  # opened, then node a was killed
+    first = _write_segment(folder / f"{rec_a}.001.mkv", 2.0)
+    await a.segment(rec_a, first, 0.0, 2.0)
+    second = _write_segment(folder / f"{rec_a}.002.mkv", 3.0)
+    await a.segment(rec_a, second, 2.0, None)  # opened, then node a was killed
     b = DatabaseRecordings(sessions, storage, "node-b:8080")
     rec_b, _ = await b.begin(lesson_id)
-    second = _write_segment(folder / f"{rec_b}.002.mkv", 1.0)
-    await b.segment(rec_b, second, 0.0, None)
+    third = _write_segment(folder / f"{rec_b}.003.mkv", 1.0)
+    await b.segment(rec_b, third, 0.0, None)
     [running] = await _recordings(sessions, lesson_id)
     assert running.node == "node-b:8080"
-    assert running.segments[1]["start_s"] >= 0.5 + 2.5  # its packets run about 3 s
+    assert [s["file"] for s in running.segments] == [first.name, second.name, third.name]
+    assert running.segments[2]["start_s"] >= 2.0  # after what the closed segments tell
+    await b.finish(rec_b, [third], None)
+    [done] = await _recordings(sessions, lesson_id)
+    assert [s["file"] for s in done.segments] == [first.name, second.name, third.name]
 
 
 async def test_a_node_that_cannot_see_the_files_starts_its_own_and_the_old_one_is_closed(
