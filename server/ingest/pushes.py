@@ -117,6 +117,9 @@ class Pushes:
             self._not_before[encoder.media_id] = time.monotonic() + RETRY_S
             return
         self._pushes[encoder.media_id] = _Push(participant_id, resource, key)
+        if encoder not in self.standby.waiting_encoders():  # it stopped, or went in, meanwhile
+            await self.stop(encoder.media_id)
+            return
         log.info("lesson %d: waiting source %d pushed to the node holding it (%s)", lesson_id,
                  encoder.source.source_id, node_url,
                  extra={"lesson_id": lesson_id, "source_id": encoder.source.source_id})
