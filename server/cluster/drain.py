@@ -1,13 +1,12 @@
-"""What a node does for the others: drain when `kelian node drain` asks it to (or it stops),
-carry out the commands other nodes send it (commands.py), and keep its Rooms' placement and its
-broadcasts' receiver counts true."""
+"""What a node does for the others: drain when `kelian node drain` asks it to (or it stops
+while another node is alive), carry out the commands other nodes send it (commands.py), and
+keep its Rooms' placement true."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import Counter
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -75,16 +74,12 @@ async def obey(app: web.Application, command: Command) -> None:
 async def keep_placement(app: web.Application, interval_s: float) -> None:
     """Every interval: the placement of this node's Rooms stays here; a Room placed on another
     node meanwhile (this node looked dead for a moment) is let go, its participants sent there,
-    so a lesson never runs in two Rooms. And the broadcasts' receivers here are counted anew."""
+    so a lesson never runs in two Rooms."""
     while True:
         await asyncio.sleep(interval_s)
         live = app[LIVE]
-        receivers = Counter(c.counted for c in app[SOCKETS].open if c.counted is not None)
-        broadcasts = {room.lesson.lesson_id: receivers[room.lesson.lesson_id]
-                      for room in live.rooms() if room.kind is LessonKind.famous_school}
         try:
             lost = await app[REGISTRY].claim([r.lesson.lesson_id for r in live.held()])
-            await app[REGISTRY].recount(broadcasts)
         except (RedisError, OSError):
             continue  # the registry says so once
         if lost:

@@ -21,7 +21,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -277,20 +277,6 @@ class NodeRegistry:
         """A receiver counted on `node_id` left (or never got there)."""
         await self._redis.eval(_DROP_SLOT, 1, f"{self.prefix}room:{lesson_id}:receivers",  # type: ignore[misc]
                                node_id)
-
-    async def recount(self, receivers: Mapping[int, int]) -> None:
-        """This node's true count of each broadcast's receivers (sockets joined here), written
-        at each heartbeat: a receiver counted by the routing whose socket never arrived here
-        is forgotten within a heartbeat instead of holding a place until the lesson's keys
-        expire."""
-        if not receivers:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for lesson_id, count in receivers.items():
-                key = f"{self.prefix}room:{lesson_id}:receivers"
-                pipe.hset(key, self.node_id, count)
-                pipe.expire(key, ROOM_TTL_S)
-            await pipe.execute()
 
     async def edge_for(self, lesson_id: int, origin: str, limit: int) -> NodeLoad | None:
         """A node to serve one more of the lesson's receivers besides its origin, the receiver

@@ -270,13 +270,3 @@ def test_a_node_advertises_node_host_else_host_else_its_name() -> None:
     assert url(host="0.0.0.0") == f"http://{socket.gethostname()}:8080"
     assert url(host="0.0.0.0", node_host="127.0.0.1", port="8081") == "http://127.0.0.1:8081"
     assert url(host="::", node_host="fd00::5") == "http://[fd00::5]:8080"
-
-
-async def test_a_nodes_recount_replaces_what_the_routing_counted(registry: Factory) -> None:
-    node = registry("a:8080")
-    for _ in range(3):  # three receivers routed here, one of which never arrived
-        assert await node.count_receiver(7, "a:8080", limit=5)
-    await node.count_receiver(7, "b:8080")
-    await node.recount({7: 2, 8: 0})
-    assert await node.receivers(7) == {"a:8080": 2, "b:8080": 1}  # b's own count is b's
-    assert await node.receivers(8) == {"a:8080": 0}
