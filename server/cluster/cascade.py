@@ -162,8 +162,7 @@ class _QuestionRelay:
             self._queue.put_nowait(wire.to_wire(wire.QuestionAsked(question=question)))
 
     def __call__(self, event: wire.Event) -> None:
-        if isinstance(event, wire.QuestionAsked | wire.QuestionAnswered
-                      | wire.QuestionHighlighted):
+        if isinstance(event, actions.QuestionEvent):
             self._queue.put_nowait(wire.to_wire(event))
 
     async def end(self, _session: object, _reason: LeaveReason) -> None:
