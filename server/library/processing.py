@@ -60,6 +60,10 @@ def render(sources: list[Path], out_dir: Path, report: Progress) -> Rendered:
     from media.renditions import make_renditions
     from media.renditions.stitch import stitch
 
+    # A node killed mid-recording may leave a last segment too short to open; the others still
+    # make the lesson (with none playable, the first one's error says why).
+    sources = [source for source in sources if _opens(source)] or sources[:1]
+
     def part_progress(index: int) -> Callable[[float, float], None]:
         def progress(fraction: float, speed: float) -> None:
             report((index + fraction) / len(sources), speed)
@@ -94,6 +98,16 @@ def render(sources: list[Path], out_dir: Path, report: Progress) -> Rendered:
     return Rendered(made.duration, [(r.name, r.width, r.height, r.bandwidth, r.playlist)
                                     for r in made.rungs],
                     made.master, made.poster, made.vtt, _facts(made.facts))
+
+
+def _opens(source: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(source), metadata_errors="ignore"):
+            return True
+    except (av.FFmpegError, OSError):
+        return False
 
 
 def _with_courseware(source: Path, target: Path, cancelled: Callable[[], bool]) -> Path:

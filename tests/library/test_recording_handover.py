@@ -134,3 +134,17 @@ async def test_a_node_that_cannot_see_the_files_starts_its_own_and_the_old_one_i
     assert (new.id, new.state, new.node) == (row_id(rec_b), RecordingState.recording,
                                              "node-b:8080")
     await a.close()
+
+
+def test_a_segment_too_short_to_open_does_not_cost_the_lesson(tmp_path: Path) -> None:
+    """A node killed just after opening its segment leaves a few bytes of it; the transcode
+    makes the lesson from the others (it crashed on it, seen in a three-node run)."""
+    from server.jobs.runner import Progress
+    from server.jobs.store import Claim
+    from server.library.processing import render
+
+    good = _write_segment(tmp_path / "rec-1.001.mkv", 2.0)
+    cut = tmp_path / "rec-1.002.mkv"
+    cut.write_bytes(good.read_bytes()[:40])  # the start of a header, as SIGKILL left one
+    made = render([good, cut], tmp_path / "out", Progress(Claim(1, "transcode", {}, "w", 1, 3)))
+    assert 1.5 < made.duration < 2.5
