@@ -36,7 +36,8 @@ class Consumer:
         self._ids_by_uri: dict[str, int] = {}  # the subscriber's negotiated extension ids
         self._extension_ids: dict[int, int] = {}
         self._extension_key: tuple[tuple[int, int], ...] = ()
-        self._history: list[tuple[int, bytes | bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
+        # (wire sequence number, wire timestamp, mapped packet, its header) by sequence number
+        self._history: list[tuple[int, int, bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
         self._last_sent_at: float | None = None
         self.packets = 0
         self.bytes = 0
@@ -98,19 +99,21 @@ class Consumer:
         out_seq = self._seq.map(incoming.seq)
         if out_seq is None:
             return
-        out_ts = self._ts.map(incoming.timestamp)
+        out_ts = self._ts.map(incoming.timestamp) & 0xFFFFFFFF
         header = incoming.header
-        packet = stamp(incoming.mapped(self._extension_key, self._extension_ids),
-                       ssrc=self.sender._ssrc, payload_type=self._payload_type,
-                       sequence_number=out_seq, timestamp=out_ts)
+        mapped = incoming.mapped(self._extension_key, self._extension_ids)
         wire_seq = out_seq & 0xFFFF
-        self._history[wire_seq % HISTORY_SIZE] = (wire_seq, packet, header)
-        self._last_sent_at = incoming.arrived
-        self.sender.last_rtp = out_ts
-        self.sender.last_sent_at = self._last_sent_at
-        if self.sender.send_rtp(packet, len(packet) - header.payload_at):
+        # The history holds the mapped packet every Consumer shares and this one's numbers;
+        # a retransmission stamps its own copy.
+        self._history[wire_seq % HISTORY_SIZE] = (wire_seq, out_ts, mapped, header)
+        sender = self.sender
+        sender.last_rtp = out_ts
+        sender.last_sent_at = self._last_sent_at = incoming.arrived
+        size = len(mapped)
+        if sender.forward_rtp(mapped, self._payload_type, wire_seq, out_ts,
+                              size - header.payload_at):
             self.packets += 1
-            self.bytes += len(packet)
+            self.bytes += size
 
     def retransmit(self, lost: list[int]) -> None:
         """Answer a subscriber's NACK from history, on the RTX stream where negotiated."""
@@ -119,7 +122,9 @@ class Consumer:
             entry = self._history[seq % HISTORY_SIZE]
             if entry is None or entry[0] != seq:
                 continue
-            _, packet, header = entry
+            _, timestamp, mapped, header = entry
+            packet = stamp(mapped, ssrc=self.sender._ssrc, payload_type=self._payload_type,
+                           sequence_number=seq, timestamp=timestamp)
             if self._rtx_payload_type is not None:
                 # `rewrite` kept the layout, so the publisher's header offsets still apply.
                 packet = wrap_rtx(packet, header, payload_type=self._rtx_payload_type,

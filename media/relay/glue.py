@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,9 @@ from aiortc.rtp import (
     pack_remb_fci,
     unpack_remb_fci,
 )
+from pylibsrtp import SRTP_MAX_TRAILER_LEN  # type: ignore[attr-defined]
+from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-untyped]
+from pylibsrtp._binding import lib as srtp_lib  # type: ignore[import-untyped]
 
 log = logging.getLogger("kelian.relay.glue")
 
@@ -108,18 +112,31 @@ def intercept_rtp(dtls: RTCDtlsTransport, handler: RtpBytesHandler) -> None:
     dtls._handle_rtp_data = handler  # type: ignore[method-assign,assignment]
 
 
+# One scratch buffer for every Route: packets are stamped and encrypted in it, in place, then
+# sent straight from it. The relay is one thread and a send never yields, so one buffer is
+# enough; it spares a copy into a new bytes object per packet and a second one out of SRTP.
+# It holds the largest UDP payload and libsrtp's trailer after it (tag, MKI).
+MAX_PLAIN_RTP = 65507
+_SCRATCH = srtp_ffi.new("char[]", MAX_PLAIN_RTP + SRTP_MAX_TRAILER_LEN)
+_SCRATCH_VIEW = memoryview(srtp_ffi.buffer(_SCRATCH))
+_SCRATCH_LENGTH = srtp_ffi.new("int *")
+_SEQ_TS_SSRC = struct.Struct("!BHII")
+
+
 class Route:
     """Where a subscriber's packets go, looked up once: its SRTP session, the UDP socket of the
-    nominated ICE pair and the peer's address. Sending is then one protect and one `sendto`
-    system call, without asyncio's transport wrapper and its three coroutines per packet;
-    aiortc's own counters of sent bytes are not updated."""
+    nominated ICE pair and the peer's address. Sending is then a copy into the scratch buffer,
+    one in-place `srtp_protect` and one `sendto` system call, without asyncio's transport
+    wrapper and its three coroutines per packet; aiortc's own counters of sent bytes are not
+    updated."""
 
-    __slots__ = ("dtls", "protect", "sendto", "address")
+    __slots__ = ("dtls", "session", "srtp", "sendto", "address")
 
-    def __init__(self, dtls: RTCDtlsTransport, protect: Callable[[bytes], bytes],
-                 sendto: Callable[[bytes, Any], int], address: Any):
+    def __init__(self, dtls: RTCDtlsTransport, session: Any,
+                 sendto: Callable[[Any, Any], int], address: Any):
         self.dtls = dtls
-        self.protect = protect
+        self.session = session  # pylibsrtp's Session: keeps `srtp` alive
+        self.srtp = session._srtp[0]
         self.sendto = sendto
         self.address = address
 
@@ -133,14 +150,38 @@ class Route:
             return None
         sock = pair.protocol.transport.get_extra_info("socket")
         raw = getattr(sock, "_sock", sock)  # asyncio hands out a TransportSocket wrapper
-        return cls(dtls, dtls._tx_srtp.protect, raw.sendto, pair.remote_addr)
+        return cls(dtls, dtls._tx_srtp, raw.sendto, pair.remote_addr)
 
     def send(self, data: bytes | bytearray) -> bool:
-        """False when the Transport is no longer connected (the Route is then stale)."""
+        """Encrypt and send one RTP packet as it is. False when the Transport is no longer
+        connected (the Route is then stale)."""
+        size = len(data)
+        if size > MAX_PLAIN_RTP:
+            return self.dtls._state is DtlsState.CONNECTED  # never sent: too long to protect
+        _SCRATCH_VIEW[:size] = data
+        return self._protect_and_send(size)
+
+    def send_stamped(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
+                     timestamp: int, ssrc: int) -> bool:
+        """`send` of a copy of `data` with a Consumer's payload type, sequence number,
+        timestamp and SSRC (as `media.rtp.header.stamp`), written in the scratch buffer."""
+        size = len(data)
+        if size > MAX_PLAIN_RTP:
+            return self.dtls._state is DtlsState.CONNECTED
+        view = _SCRATCH_VIEW
+        view[:size] = data
+        _SEQ_TS_SSRC.pack_into(view, 1, (data[1] & 0x80) | payload_type, sequence_number,
+                               timestamp, ssrc)
+        return self._protect_and_send(size)
+
+    def _protect_and_send(self, size: int) -> bool:
         if self.dtls._state is not DtlsState.CONNECTED:
             return False
+        _SCRATCH_LENGTH[0] = size
+        if srtp_lib.srtp_protect(self.srtp, _SCRATCH, _SCRATCH_LENGTH):
+            return True  # refused by SRTP (e.g. a key at its packet limit): lost
         try:
-            self.sendto(self.protect(bytes(data)), self.address)
+            self.sendto(_SCRATCH_VIEW[:_SCRATCH_LENGTH[0]], self.address)
         except BlockingIOError:
             pass  # the socket's buffer is full: lost, as the kernel would drop it
         except OSError:
@@ -347,10 +388,26 @@ class ForwardingSender:
         await send_rtp(self._transport, bytes(RtcpByePacket(sources=[self._ssrc])))
 
     def send_rtp(self, data: bytes | bytearray, payload_size: int) -> bool:
+        """Send `data` as it is (a retransmission)."""
         route = self._route
         if route is None or route.dtls is not self._transport or not route.send(data):
             route = self._route = Route.of(self._transport)
             if route is None or not route.send(data):
+                return False
+        self.packets_sent += 1
+        self.octets_sent += payload_size
+        return True
+
+    def forward_rtp(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
+                    timestamp: int, payload_size: int) -> bool:
+        """Send a copy of `data` stamped with this sender's SSRC and the Consumer's payload
+        type, sequence number and timestamp (16 and 32 bits)."""
+        route = self._route
+        if route is None or route.dtls is not self._transport or not route.send_stamped(
+                data, payload_type, sequence_number, timestamp, self._ssrc):
+            route = self._route = Route.of(self._transport)
+            if route is None or not route.send_stamped(data, payload_type, sequence_number,
+                                                       timestamp, self._ssrc):
                 return False
         self.packets_sent += 1
         self.octets_sent += payload_size
