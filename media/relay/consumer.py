@@ -10,12 +10,15 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from ..interface import TrackStats
 from ..rtp.header import RtpHeader, stamp, wrap_rtx
 from ..rtp.numbers import SeqMapper, TimestampMapper
+from .producer import mapping_key
 
 if TYPE_CHECKING:
     from .glue import ForwardingSender
     from .producer import Incoming, Producer
 
-HISTORY_SIZE = 1024  # packets kept per Consumer to answer NACKs (~1 s of 720p video)
+# Packets kept per Consumer to answer NACKs: ~1 s of 720p video at 8 Mbit/s. Browsers do not
+# NACK audio (aiortc and Chrome negotiate `nack` for video only): a few packets.
+HISTORY_SIZE = {"video": 1024, "audio": 16}
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 
@@ -35,9 +38,11 @@ class Consumer:
         self._rtx_seq = 0
         self._ids_by_uri: dict[str, int] = {}  # the subscriber's negotiated extension ids
         self._extension_ids: dict[int, int] = {}
-        self._extension_key: tuple[tuple[int, int], ...] = ()
+        self._extension_key = mapping_key({})
         # (wire sequence number, wire timestamp, mapped packet, its header) by sequence number
-        self._history: list[tuple[int, int, bytearray, RtpHeader] | None] = [None] * HISTORY_SIZE
+        self._history_size = HISTORY_SIZE.get(producer.info.kind, 1024)
+        self._history: list[tuple[int, int, bytearray, RtpHeader] | None] = \
+            [None] * self._history_size
         self._last_sent_at: float | None = None
         self.packets = 0
         self.bytes = 0
@@ -74,7 +79,7 @@ class Consumer:
             for producer_id, uri in self.producer.extension_uris.items()
             if uri != MID_URI and uri in ids_by_uri
         }
-        self._extension_key = tuple(sorted(self._extension_ids.items()))
+        self._extension_key = mapping_key(self._extension_ids)
         self.sender.clock_rate = self.producer.codec.clock_rate
 
     def switch(self, producer: Producer) -> None:
@@ -105,21 +110,18 @@ class Consumer:
         wire_seq = out_seq & 0xFFFF
         # The history holds the mapped packet every Consumer shares and this one's numbers;
         # a retransmission stamps its own copy.
-        self._history[wire_seq % HISTORY_SIZE] = (wire_seq, out_ts, mapped, header)
-        sender = self.sender
-        sender.last_rtp = out_ts
-        sender.last_sent_at = self._last_sent_at = incoming.arrived
-        size = len(mapped)
-        if sender.forward_rtp(mapped, self._payload_type, wire_seq, out_ts,
-                              size - header.payload_at):
+        self._history[wire_seq % self._history_size] = (wire_seq, out_ts, mapped, header)
+        self._last_sent_at = incoming.arrived
+        if self.sender.forward_rtp(mapped, self._payload_type, wire_seq, out_ts,
+                                   incoming.arrived, header.payload_at):
             self.packets += 1
-            self.bytes += size
+            self.bytes += len(mapped)
 
     def retransmit(self, lost: list[int]) -> None:
         """Answer a subscriber's NACK from history, on the RTX stream where negotiated."""
         self.nacks += 1
         for seq in lost:
-            entry = self._history[seq % HISTORY_SIZE]
+            entry = self._history[seq % self._history_size]
             if entry is None or entry[0] != seq:
                 continue
             _, timestamp, mapped, header = entry

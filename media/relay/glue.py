@@ -120,7 +120,7 @@ MAX_PLAIN_RTP = 65507
 _SCRATCH = srtp_ffi.new("char[]", MAX_PLAIN_RTP + SRTP_MAX_TRAILER_LEN)
 _SCRATCH_VIEW = memoryview(srtp_ffi.buffer(_SCRATCH))
 _SCRATCH_LENGTH = srtp_ffi.new("int *")
-_SEQ_TS_SSRC = struct.Struct("!BHII")
+_PT_SEQ_TS_SSRC = struct.Struct("!BHII")
 
 
 class Route:
@@ -152,33 +152,36 @@ class Route:
         raw = getattr(sock, "_sock", sock)  # asyncio hands out a TransportSocket wrapper
         return cls(dtls, dtls._tx_srtp, raw.sendto, pair.remote_addr)
 
-    def send(self, data: bytes | bytearray) -> bool:
-        """Encrypt and send one RTP packet as it is. False when the Transport is no longer
-        connected (the Route is then stale)."""
-        size = len(data)
-        if size > MAX_PLAIN_RTP:
-            return self.dtls._state is DtlsState.CONNECTED  # never sent: too long to protect
-        _SCRATCH_VIEW[:size] = data
-        return self._protect_and_send(size)
-
-    def send_stamped(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
-                     timestamp: int, ssrc: int) -> bool:
-        """`send` of a copy of `data` with a Consumer's payload type, sequence number,
-        timestamp and SSRC (as `media.rtp.header.stamp`), written in the scratch buffer."""
-        size = len(data)
-        if size > MAX_PLAIN_RTP:
-            return self.dtls._state is DtlsState.CONNECTED
-        view = _SCRATCH_VIEW
-        view[:size] = data
-        _SEQ_TS_SSRC.pack_into(view, 1, (data[1] & 0x80) | payload_type, sequence_number,
-                               timestamp, ssrc)
-        return self._protect_and_send(size)
-
-    def _protect_and_send(self, size: int) -> bool:
+    def send(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
+             timestamp: int, ssrc: int) -> bool:
+        """Encrypt and send a copy of RTP packet `data` with this payload type, sequence
+        number, timestamp and SSRC (as `media.rtp.header.stamp`), made in the scratch buffer.
+        False when the Transport is no longer connected (the Route is then stale)."""
         if self.dtls._state is not DtlsState.CONNECTED:
             return False
+        size = len(data)
+        if size > MAX_PLAIN_RTP:
+            return True  # never sent: too long for UDP
+        view = _SCRATCH_VIEW
+        view[:size] = data
+        _PT_SEQ_TS_SSRC.pack_into(view, 1, (data[1] & 0x80) | payload_type, sequence_number,
+                                  timestamp, ssrc)
+        return self._seal_and_send(size, srtp_lib.srtp_protect)
+
+    def send_rtcp(self, data: bytes) -> bool:
+        """Encrypt and send one RTCP packet (SRTCP); False as for `send`."""
+        if self.dtls._state is not DtlsState.CONNECTED:
+            return False
+        size = len(data)
+        if size > MAX_PLAIN_RTP:
+            return True
+        _SCRATCH_VIEW[:size] = data
+        return self._seal_and_send(size, srtp_lib.srtp_protect_rtcp)
+
+    def _seal_and_send(self, size: int, protect: Callable[[Any, Any, Any], int]) -> bool:
+        """Protect the scratch buffer's first `size` bytes in place and send them."""
         _SCRATCH_LENGTH[0] = size
-        if srtp_lib.srtp_protect(self.srtp, _SCRATCH, _SCRATCH_LENGTH):
+        if protect(self.srtp, _SCRATCH, _SCRATCH_LENGTH):
             return True  # refused by SRTP (e.g. a key at its packet limit): lost
         try:
             self.sendto(_SCRATCH_VIEW[:_SCRATCH_LENGTH[0]], self.address)
@@ -388,29 +391,36 @@ class ForwardingSender:
         await send_rtp(self._transport, bytes(RtcpByePacket(sources=[self._ssrc])))
 
     def send_rtp(self, data: bytes | bytearray, payload_size: int) -> bool:
-        """Send `data` as it is (a retransmission)."""
-        route = self._route
-        if route is None or route.dtls is not self._transport or not route.send(data):
-            route = self._route = Route.of(self._transport)
-            if route is None or not route.send(data):
-                return False
+        """Send RTP packet `data` as it is (a retransmission)."""
+        first, sequence_number, timestamp, ssrc = _PT_SEQ_TS_SSRC.unpack_from(data, 1)
+        if not self._send(data, first & 0x7F, sequence_number, timestamp, ssrc):
+            return False
         self.packets_sent += 1
         self.octets_sent += payload_size
         return True
 
     def forward_rtp(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
-                    timestamp: int, payload_size: int) -> bool:
+                    timestamp: int, captured_at: float, payload_at: int) -> bool:
         """Send a copy of `data` stamped with this sender's SSRC and the Consumer's payload
-        type, sequence number and timestamp (16 and 32 bits)."""
-        route = self._route
-        if route is None or route.dtls is not self._transport or not route.send_stamped(
-                data, payload_type, sequence_number, timestamp, self._ssrc):
-            route = self._route = Route.of(self._transport)
-            if route is None or not route.send_stamped(data, payload_type, sequence_number,
-                                                       timestamp, self._ssrc):
-                return False
+        type, sequence number and timestamp (16 and 32 bits); `captured_at` is when the
+        packet reached the relay, for Sender Reports."""
+        self.last_rtp = timestamp
+        self.last_sent_at = captured_at
+        if not self._send(data, payload_type, sequence_number, timestamp, self._ssrc):
+            return False
         self.packets_sent += 1
-        self.octets_sent += payload_size
+        self.octets_sent += len(data) - payload_at
+        return True
+
+    def _send(self, data: bytes | bytearray, payload_type: int, sequence_number: int,
+              timestamp: int, ssrc: int) -> bool:
+        route = self._route
+        if route is None or route.dtls is not self._transport or not route.send(
+                data, payload_type, sequence_number, timestamp, ssrc):
+            route = self._route = Route.of(self._transport)
+            if route is None or not route.send(data, payload_type, sequence_number,
+                                               timestamp, ssrc):
+                return False
         return True
 
     async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
@@ -452,7 +462,10 @@ class ForwardingSender:
                 self._reports_sent[(ntp >> 16) & 0xFFFFFFFF] = now
                 while len(self._reports_sent) > 16:
                     del self._reports_sent[next(iter(self._reports_sent))]
-                await send_rtp(self._transport, bytes(sr))
+                data, route = bytes(sr), self._route
+                if route is None or route.dtls is not self._transport or not route.send_rtcp(
+                        data):
+                    await send_rtp(self._transport, data)
 
 
 def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
@@ -463,6 +476,9 @@ def add_sending_transceiver(pc: RTCPeerConnection, kind: str, mime_type: str,
     `msid` is the m-line's `a=msid:<stream> <track>`: browsers group the tracks of one stream
     (lip sync) and receivers can read which Publication an m-line carries."""
     transceiver = pc.addTransceiver(kind, direction="sendonly")
+    # aiortc gave the m-line a receiver that never runs here; its bitrate estimator alone holds
+    # a thousand buckets (~75 KB per video subscriber).
+    transceiver.receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
     prefer_codecs(transceiver, [mime_type])
     return transceiver, _install_sender(transceiver, listener, msid)
 

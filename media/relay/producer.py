@@ -31,6 +31,15 @@ class Upstream(Protocol):
     async def send_remb(self, bitrate: int, ssrcs: list[int]) -> None: ...
 
 
+_MAPPING_KEYS: dict[tuple[tuple[int, int], ...], int] = {}
+
+
+def mapping_key(extension_ids: dict[int, int]) -> int:
+    """A small number naming an extension id mapping: the same for every Consumer with the
+    same mapping (a tuple key would be hashed again at every packet)."""
+    return _MAPPING_KEYS.setdefault(tuple(sorted(extension_ids.items())), len(_MAPPING_KEYS))
+
+
 class Incoming:
     """One packet from the publisher as every Consumer sees it. The extension-mapped copy is
     made once per distinct mapping (in practice once), not once per Consumer."""
@@ -45,9 +54,10 @@ class Incoming:
         self.timestamp = timestamp  # extended
         self.keyframe = keyframe
         self.arrived = arrived  # time.monotonic(), read once for every Consumer
-        self._mapped: dict[tuple[tuple[int, int], ...], bytearray] = {}
+        self._mapped: dict[int, bytearray] = {}
 
-    def mapped(self, key: tuple[tuple[int, int], ...], extension_ids: dict[int, int]) -> bytearray:
+    def mapped(self, key: int, extension_ids: dict[int, int]) -> bytearray:
+        """The packet with `extension_ids` applied; `key` is their `mapping_key`."""
         found = self._mapped.get(key)
         if found is None:
             found = self._mapped[key] = map_extensions(self.data, self.header, extension_ids)
