@@ -19,7 +19,7 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameter
 from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo
 
 from ..interface import MediaError, PublicationInfo, SourceLabel, TrackKind
-from ..rtp.header import RtpError, read_header, unwrap_rtx
+from ..rtp.header import RtpError, check_extensions, read_header, unwrap_rtx
 from .bandwidth import LinkState
 from .consumer import Consumer
 from .glue import (
@@ -103,6 +103,8 @@ class PublisherTransport:
         """Every decrypted packet of this Transport, before aiortc would parse it."""
         try:
             header = read_header(data)
+            if header.has_extensions:
+                check_extensions(data, header)  # every Consumer maps them: fail here, once
             producer = self._by_ssrc.get(header.ssrc)
             if producer is None:
                 rtx_of = self._by_rtx_ssrc.get(header.ssrc)

@@ -114,6 +114,12 @@ def iter_extensions(
             pos += 2 + length
 
 
+def check_extensions(data: bytes | bytearray | memoryview, header: RtpHeader) -> None:
+    """Raise RtpError unless every extension element fits in the extension block."""
+    for _ in iter_extensions(data, header):
+        pass
+
+
 def map_extensions(
     data: bytes | bytearray | memoryview,
     header: RtpHeader,

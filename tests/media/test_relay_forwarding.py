@@ -19,7 +19,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from media.interface import CloseReason, MediaError, MediaEvent, PublicationAdded, SourceLabel
 from media.relay.glue import ForwardingReceiver, ForwardingSender
 from media.relay.room import RelayRoom, RelayService
-from media.rtp.header import read_header
+from media.rtp.header import RtpError, check_extensions, read_header
 from media.rtp.keyframes import keyframe_test
 from tests.helpers import eventually
 
@@ -224,6 +224,66 @@ async def test_subscription_stats_carry_packets_and_a_round_trip_time() -> None:
             assert stats.rtt_ms is not None and 0 <= stats.rtt_ms < 1000  # loopback
         for stats in room.stats().publications.values():
             assert stats.packets > 0 and stats.bytes > 0
+    finally:
+        await service.close()
+        for pc in clients:
+            await pc.close()
+
+
+async def test_packets_with_garbled_header_extensions_are_dropped_and_the_rest_flows() -> None:
+    events: list[MediaEvent] = []
+    service = RelayService()
+    room = await service.open_room("lesson-6", events.append)
+    clients: list[RTCPeerConnection] = []
+    try:
+        publisher, _ = await _publish(room, events)
+        clients.append(publisher)
+        # Between decryption and the relay: every 3rd video packet's first extension element
+        # claims 16 bytes, more than its block holds (the block's own length stays valid).
+        transport = room._publishers["teacher"]
+        dtls = transport.pc.getTransceivers()[0].receiver.transport
+        original = dtls._handle_rtp_data
+        video_ssrc = publisher.getTransceivers()[0].sender._ssrc
+        garbled: set[bytes] = set()
+
+        async def garble(data: bytes, arrival_time_ms: int) -> None:
+            header = read_header(data)
+            if (header.ssrc == video_ssrc and header.has_extensions
+                    and header.sequence_number % 3 == 0):
+                first = header.extensions_at + 4
+                data = data[:first] + bytes([data[first] | 0x0F]) + data[first + 1:]
+                garbled.add(data[header.payload_at:])
+            await original(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = garble
+        subscriber, received = await _subscribe(room, "point-a")
+        clients.append(subscriber)
+        receiving = subscriber.getTransceivers()[0].receiver.transport
+        deliver = receiving._handle_rtp_data
+        malformed = 0
+
+        async def check(data: bytes, arrival_time_ms: int) -> None:
+            nonlocal malformed
+            try:
+                check_extensions(data, read_header(data))
+            except RtpError:
+                malformed += 1
+            await deliver(data, arrival_time_ms)
+
+        receiving._handle_rtp_data = check
+
+        def plenty() -> bool:
+            return len(received) == 2 and min(len(p) for p in received.values()) > 60
+
+        await eventually(plenty, timeout=15)
+        assert len(garbled) > 10
+        assert transport.bad_packets >= len(garbled) - 2  # a few may predate the Producers
+        # The subscriber got well-formed packets only (a garbled one's payload may still come,
+        # as the relay NACKs the gap and the publisher resends it on RTX), and the
+        # publisher's connection and Publications survived them.
+        assert malformed == 0
+        assert len(room.publications()) == 2
+        assert not any(isinstance(e, MediaError) for e in events)
     finally:
         await service.close()
         for pc in clients:
