@@ -10,16 +10,18 @@ the relay gives it and passes RTCP feedback back.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import random
 import struct
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aioice.turn
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.clock import current_ntp_time
 from aiortc.codecs import get_capabilities
@@ -43,6 +45,7 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
+    is_rtcp,
     pack_remb_fci,
     unpack_remb_fci,
 )
@@ -53,7 +56,7 @@ from pylibsrtp._binding import lib as srtp_lib  # type: ignore[import-untyped]
 log = logging.getLogger("kelian.relay.glue")
 
 PINNED_AIORTC = "1.16.0"
-RtpBytesHandler = Callable[[bytes, int], Awaitable[None]]
+PINNED_PYLIBSRTP = "1.0.0"  # the Route calls its libsrtp binding directly
 
 
 # aioice asks for 256 KiB of receive buffer per ICE socket; one 720p keyframe is ~300 packets,
@@ -93,6 +96,9 @@ def check_version() -> None:
     if aiortc.__version__ != PINNED_AIORTC:
         raise RuntimeError(f"the relay is built against aiortc {PINNED_AIORTC}, "
                            f"found {aiortc.__version__}; re-run tests/media before changing")
+    if (found := importlib.metadata.version("pylibsrtp")) != PINNED_PYLIBSRTP:
+        raise RuntimeError(f"the relay is built against pylibsrtp {PINNED_PYLIBSRTP}, "
+                           f"found {found}; re-run tests/media before changing")
     aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(aioice.turn.UDP_SOCKET_BUFFER_SIZE,
                                              RECEIVE_BUFFER_BYTES)
     _accept_rsa_peers()
@@ -106,10 +112,35 @@ def dtls_transport_of(transceiver: RTCRtpTransceiver) -> RTCDtlsTransport:
     return transceiver.receiver.transport
 
 
-def intercept_rtp(dtls: RTCDtlsTransport, handler: RtpBytesHandler) -> None:
-    """Hand every decrypted RTP packet of `dtls` to `handler` as bytes (RTCP still goes
-    through aiortc's router to the receivers and senders)."""
-    dtls._handle_rtp_data = handler  # type: ignore[method-assign,assignment]
+def intercept_rtp(dtls: RTCDtlsTransport, handler: Callable[[bytes], None]) -> None:
+    """Hand every decrypted RTP packet of `dtls` to `handler` as bytes; RTCP still goes
+    through aiortc's router to the receivers and senders.
+
+    Once DTLS has set up SRTP, an RTP datagram is decrypted and handed over as it arrives,
+    in aioice's datagram callback: not queued for the DTLS transport's reading task (a queue,
+    a task switch and three coroutines per packet). Earlier ones, and any `_handle_rtp_data`
+    put in place later (tests garbling packets), take aiortc's own way."""
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        handler(data)
+
+    dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+    connection = dtls.transport._connection
+    queue = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = dtls._rx_srtp
+        if (srtp is None or dtls._state is not DtlsState.CONNECTED
+                or dtls._handle_rtp_data is not handle_rtp_data
+                or not data or not 127 < data[0] < 192 or is_rtcp(data)):
+            queue(data, component)
+            return
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return  # not ours, or replayed: aiortc drops these too
+        handler(plain)
+
+    connection.data_received = data_received
 
 
 # One scratch buffer for every Route: packets are stamped and encrypted in it, in place, then

@@ -117,7 +117,7 @@ class Producer:
     def publication_id(self) -> str:
         return self.info.publication_id
 
-    async def on_rtp(self, data: bytes | bytearray, header: RtpHeader) -> None:
+    def on_rtp(self, data: bytes | bytearray, header: RtpHeader) -> None:
         """One decrypted packet from the publisher: count it, note losses, fan it out."""
         seq = self._seq.extend(header.sequence_number)
         self._note_sequence(seq)

@@ -139,7 +139,7 @@ class Transcoder:
                 data = struct.pack("!BBHII", 0x80, marker | OUTPUT_PAYLOAD_TYPE, self._seq,
                                    timestamp & 0xFFFFFFFF, self.output.ssrc or 0) + payload
                 self._seq = (self._seq + 1) & 0xFFFF
-                await self.output.on_rtp(data, read_header(data))
+                self.output.on_rtp(data, read_header(data))
 
     async def close(self) -> None:
         if self.closed:

@@ -99,7 +99,7 @@ class PublisherTransport:
                 self._intercepted.add(id(dtls))
                 intercept_rtp(dtls, self.handle_rtp)
 
-    async def handle_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+    def handle_rtp(self, data: bytes) -> None:
         """Every decrypted packet of this Transport, before aiortc would parse it."""
         try:
             header = read_header(data)
@@ -112,12 +112,12 @@ class PublisherTransport:
                     return
                 packet = unwrap_rtx(data, header, rtx_of.codec.payload_type, rtx_of.ssrc)
                 header = read_header(packet)
-                await rtx_of.on_rtp(packet, header)
+                rtx_of.on_rtp(packet, header)
                 return
         except RtpError:
             self.bad_packets += 1
             return
-        await producer.on_rtp(data, header)
+        producer.on_rtp(data, header)
 
     # ReceiverListener --------------------------------------------------------------------------
 
@@ -202,10 +202,10 @@ class PullTransport(PublisherTransport):
     def announce(self, producer: Producer) -> None:
         self._unheard.add(producer)
 
-    async def handle_rtp(self, data: bytes, arrival_time_ms: int) -> None:
+    def handle_rtp(self, data: bytes) -> None:
         if self._unheard:
             self._hear(data)
-        await super().handle_rtp(data, arrival_time_ms)
+        super().handle_rtp(data)
 
     def _hear(self, data: bytes) -> None:
         try:

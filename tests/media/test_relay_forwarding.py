@@ -150,6 +150,11 @@ async def test_three_subscribers_get_the_publishers_payloads_unchanged_keyframe_
         assert all(isinstance(s, ForwardingSender) for s in relay_senders)
         assert len(_decoder_threads() - earlier_decoders) == 6
         assert room.stats().decoders_started == 0 and room.stats().encoders_started == 0
+        # The publisher's RTP skipped aiortc's reading task once SRTP was set up: its count
+        # of datagrams read holds the handshake, RTCP and the first packets only.
+        dtls = room._publishers["teacher"].pc.getTransceivers()[0].receiver.transport
+        forwarded = sum(producer.packets for producer in room._producers.values())
+        assert dtls._RTCDtlsTransport__rx_packets < forwarded / 2
     finally:
         await service.close()
         for pc in clients:
