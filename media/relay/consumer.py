@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
-from ..interface import TrackStats
+from ..interface import TrackKind, TrackStats
 from ..rtp.header import RtpHeader, stamp, wrap_rtx
 from ..rtp.numbers import SeqMapper, TimestampMapper
 from .producer import mapping_key
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 # Packets kept per Consumer to answer NACKs: ~1 s of 720p video at 8 Mbit/s. Browsers do not
 # NACK audio (aiortc and Chrome negotiate `nack` for video only): a few packets.
-HISTORY_SIZE = {"video": 1024, "audio": 16}
+HISTORY_SIZE = {TrackKind.video: 1024, TrackKind.audio: 16}
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 
@@ -40,10 +40,9 @@ class Consumer:
         self._extension_ids: dict[int, int] = {}
         self._extension_key = mapping_key({})
         # (wire sequence number, wire timestamp, mapped packet, its header) by sequence number
-        self._history_size = HISTORY_SIZE.get(producer.info.kind, 1024)
+        self._history_size = HISTORY_SIZE[producer.info.kind]
         self._history: list[tuple[int, int, bytearray, RtpHeader] | None] = \
             [None] * self._history_size
-        self._last_sent_at: float | None = None
         self.packets = 0
         self.bytes = 0
         self.retransmitted = 0
@@ -111,7 +110,6 @@ class Consumer:
         # The history holds the mapped packet every Consumer shares and this one's numbers;
         # a retransmission stamps its own copy.
         self._history[wire_seq % self._history_size] = (wire_seq, out_ts, mapped, header)
-        self._last_sent_at = incoming.arrived
         if self.sender.forward_rtp(mapped, self._payload_type, wire_seq, out_ts,
                                    incoming.arrived, header.payload_at):
             self.packets += 1
@@ -148,7 +146,8 @@ class Consumer:
         """Continue after packets were skipped (paused, muted) as after a source switch: the
         numbering goes on without a gap, the timestamps jump by the time that passed, and video
         waits for a keyframe."""
-        elapsed = time.monotonic() - self._last_sent_at if self._last_sent_at else 0.0
+        last_sent_at = self.sender.last_sent_at  # 0.0 before the first packet
+        elapsed = time.monotonic() - last_sent_at if last_sent_at else 0.0
         self._seq.switch_source()
         self._ts.switch_source(int(elapsed * self.producer.codec.clock_rate))
         self.waiting_for_keyframe = self.producer.needs_keyframe

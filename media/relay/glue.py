@@ -378,9 +378,8 @@ class ForwardingSender:
         self.started = False
         self.packets_sent = 0
         self.octets_sent = 0
-        # (ntp, rtp) of the last forwarded packet's capture time, for Sender Reports
-        # The last forwarded packet's RTP timestamp and when it went out, to place Sender
-        # Reports on the Consumer's timeline.
+        # The last forwarded packet's RTP timestamp and when it reached the relay (0.0: none
+        # yet), to place Sender Reports on the Consumer's timeline and to measure a pause.
         self.last_rtp: int = 0
         self.last_sent_at: float = 0.0
         self.clock_rate = 90000
