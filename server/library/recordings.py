@@ -56,11 +56,15 @@ def row_id(recording_id: str) -> int:
     return int(found.group(1))
 
 
+# A segment file's name: `<recording's media id>.<number>.mkv`; the numbers are its order.
+_SEGMENT_NAME = re.compile(r"(.+)\.(\d+)\.mkv")
+
+
 def segment_files(directory: Path, recording: Recording) -> list[Path]:
     """The Recording's segment files on disk, in order (what a crash left, too)."""
-    pattern = re.compile(rf"{re.escape(media_id(recording))}\.(\d+)\.mkv")
-    found = [(int(m.group(1)), p) for p in directory.glob(f"{media_id(recording)}.*.mkv")
-             if (m := pattern.fullmatch(p.name)) and p.stat().st_size > 0]
+    found = [(_number(p.name), p) for p in directory.glob(f"{media_id(recording)}.*.mkv")
+             if (m := _SEGMENT_NAME.fullmatch(p.name)) and m.group(1) == media_id(recording)
+             and p.stat().st_size > 0]
     return [p for _, p in sorted(found)]
 
 
@@ -179,9 +183,9 @@ class DatabaseRecordings:
 
 
 def _number(name: str) -> int:
-    """A segment file's place in its Recording: `rec-<id>.<n>.mkv` -> n."""
-    parts = name.split(".")
-    return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else 0
+    """A segment file's place in its Recording (0 for a name not a segment's)."""
+    found = _SEGMENT_NAME.fullmatch(name)
+    return int(found.group(2)) if found else 0
 
 
 async def close_recording(db: AsyncSession, storage: LibraryStorage, recording: Recording,
